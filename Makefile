@@ -1,0 +1,38 @@
+# rotaudit — every target installs what it needs into .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | sha1sum | cut -c1-12)
+
+.PHONY: install run test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements/lock.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## make run: the daemon on an embedded AWS emulator, seeded with demo secrets and events.
+run: install
+	$(BIN)/rotaudit local
+
+## make test: lint, type-check and every test.
+test: install lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check daemon tests bench
+	$(BIN)/ruff format --check daemon tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+## make bench: ingest benchmark against baselines on the same emulator; writes bench/results.json.
+bench: install
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

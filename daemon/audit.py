@@ -1,0 +1,231 @@
+"""The DynamoDB audit table: insert-if-absent event items, and a secret's history by key condition only.
+
+Schema (single table):
+    pk  (S, partition)  "secret#<secret ARN>" — a secret's whole history is one partition
+    sk  (S, sort)       "<event time>#event#<rotation id>#<event id>" — chronological, rotation id in the key
+    GSI "by_name": secret_name (S) + sk (S), projection ALL — `rotaudit history NAME` without knowing the ARN
+    TTL attribute: expires_at (N, epoch seconds), set only when a retention is configured
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from daemon.aws import Aws
+from daemon.errors import PermanentAwsError, StartupError, TransientAwsError
+from daemon.events import RotationEvent
+
+BY_NAME_INDEX = "by_name"
+TRANSACTION_MAX_ITEMS = 100
+_CONFLICT_ATTEMPTS = 5
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class Outcome(StrEnum):
+    """What happened to one event's write."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a Z: sorts lexically in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def secret_pk(secret_arn: str) -> str:
+    return f"secret#{secret_arn}"
+
+
+def event_key(event: RotationEvent) -> dict[str, str]:
+    """The item key: one item per distinct event, whatever the number of deliveries."""
+    return {
+        "pk": secret_pk(event.secret_arn),
+        "sk": f"{utc_iso(event.event_time)}#event#{event.rotation_id}#{event.event_id}",
+    }
+
+
+def event_item(event: RotationEvent, recorded_at: datetime, message_id: str = "") -> dict[str, Any]:
+    """The audit item for an event: ids, names, times and AWS's error text; never a payload."""
+    item: dict[str, Any] = {
+        **event_key(event),
+        "kind": "event",
+        "secret_arn": event.secret_arn,
+        "secret_name": event.secret_name,
+        "event_name": event.event_name,
+        "event_kind": event.kind,
+        "event_id": event.event_id,
+        "rotation_id": event.rotation_id,
+        "event_time": utc_iso(event.event_time),
+        "recorded_at": utc_iso(recorded_at),
+    }
+    optional = {
+        "account": event.account,
+        "region": event.region,
+        "envelope_id": event.envelope_id,
+        "error_message": event.error_message,
+        "failed_step": event.failed_step,
+        "version_id": event.version_id,
+        "label": event.label,
+        "first_message_id": message_id or None,
+    }
+    item.update({key: value for key, value in optional.items() if value})
+    return item
+
+
+def to_dynamo(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items()}
+
+
+def from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    event: RotationEvent
+    message_id: str = ""
+
+
+class AuditStore:
+    """Reads and writes the audit table."""
+
+    def __init__(self, aws: Aws, table: str) -> None:
+        self.aws = aws
+        self.table = table
+
+    async def check_ready(self) -> None:
+        """Start-up check: the table exists and is ACTIVE."""
+        try:
+            described = await self.aws.call("dynamodb", "describe_table", TableName=self.table)
+        except (PermanentAwsError, TransientAwsError) as exc:
+            raise StartupError(f"audit table {self.table!r} is not usable: {exc}") from None
+        status = described["Table"]["TableStatus"]
+        if status != "ACTIVE":
+            raise StartupError(f"audit table {self.table!r} is {status}, not ACTIVE")
+
+    async def record_many(self, writes: Sequence[PendingWrite]) -> list[Outcome]:
+        """Insert each event's item unless it exists; return one outcome per write, in order.
+
+        Duplicates within `writes` share one item. Raises TransientAwsError when AWS stays unavailable
+        (the caller leaves the messages for redelivery) and PermanentAwsError on anything else.
+        """
+        now = datetime.now(UTC)
+        first_index: dict[tuple[str, str], int] = {}
+        alias: list[int] = []
+        for index, write in enumerate(writes):
+            key = event_key(write.event)
+            alias.append(first_index.setdefault((key["pk"], key["sk"]), index))
+        unique = sorted(set(alias))
+        outcomes: dict[int, Outcome] = {}
+        for start in range(0, len(unique), TRANSACTION_MAX_ITEMS):
+            chunk = unique[start : start + TRANSACTION_MAX_ITEMS]
+            items = [event_item(writes[i].event, now, writes[i].message_id) for i in chunk]
+            for i, outcome in zip(chunk, await self._insert(items), strict=True):
+                outcomes[i] = outcome
+        return [outcomes[i] if i == index else Outcome.DUPLICATE for index, i in enumerate(alias)]
+
+    async def _insert(self, items: list[dict[str, Any]]) -> list[Outcome]:
+        if len(items) == 1:
+            return [await self._put_one(items[0])]
+        result: dict[int, Outcome] = {}
+        remaining = list(range(len(items)))
+        for attempt in range(_CONFLICT_ATTEMPTS):
+            try:
+                await self.aws.call(
+                    "dynamodb",
+                    "transact_write_items",
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": to_dynamo(items[i]),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        }
+                        for i in remaining
+                    ],
+                )
+            except PermanentAwsError as exc:
+                if exc.code != "TransactionCanceledException":
+                    raise
+                reasons = exc.details.get("CancellationReasons")
+                if not isinstance(reasons, list) or len(reasons) != len(remaining):
+                    raise
+                codes = [str(reason.get("Code", "None")) for reason in reasons]
+                for i, code in zip(remaining, codes, strict=True):
+                    if code == "ConditionalCheckFailed":
+                        result[i] = Outcome.DUPLICATE
+                remaining = [i for i in remaining if i not in result]
+                if len(remaining) == 1:
+                    result[remaining[0]] = await self._put_one(items[remaining[0]])
+                    remaining = []
+                if not remaining:
+                    break
+                if "TransactionConflict" in codes:
+                    await asyncio.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+                continue
+            for i in remaining:
+                result[i] = Outcome.RECORDED
+            remaining = []
+            break
+        if remaining:
+            raise TransientAwsError(
+                "dynamodb", "transact_write_items", "TransactionConflict", "conflicts did not clear"
+            )
+        return [result[i] for i in range(len(items))]
+
+    async def _put_one(self, item: dict[str, Any]) -> Outcome:
+        try:
+            await self.aws.call(
+                "dynamodb",
+                "put_item",
+                TableName=self.table,
+                Item=to_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except PermanentAwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return Outcome.DUPLICATE
+            raise
+        return Outcome.RECORDED
+
+    async def history(self, secret: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """A secret's items, newest first: by ARN on the table, by name on the `by_name` index."""
+        if secret.startswith("arn:"):
+            params: dict[str, Any] = {
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": secret_pk(secret)}},
+            }
+        else:
+            params = {
+                "IndexName": BY_NAME_INDEX,
+                "KeyConditionExpression": "secret_name = :name",
+                "ExpressionAttributeValues": {":name": {"S": secret}},
+            }
+        found: list[dict[str, Any]] = []
+        start_key: dict[str, Any] | None = None
+        while len(found) < limit:
+            page = await self.aws.call(
+                "dynamodb",
+                "query",
+                TableName=self.table,
+                ScanIndexForward=False,
+                Limit=min(100, limit - len(found)),
+                **params,
+                **({"ExclusiveStartKey": start_key} if start_key else {}),
+            )
+            found.extend(from_dynamo(item) for item in page.get("Items", []))
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        return found

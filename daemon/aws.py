@@ -1,0 +1,161 @@
+"""The only place AWS clients are created and AWS errors are translated.
+
+`Aws.call(service, operation, **params)` runs one API call with bounded, jittered retries on transient
+errors, counts it, and turns botocore/aiohttp failures into `TransientAwsError` / `PermanentAwsError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
+from daemon.metrics import Metrics
+
+SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm")
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServiceError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "TransactionInProgressException",
+        "KMS.ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+_NETWORK_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ConnectTimeoutError,
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def translate(service: str, operation: str, exc: BaseException) -> AwsError:
+    """Turn a botocore/aiohttp exception into our tree. The message never includes request parameters."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", ""))[:300]
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        cls = TransientAwsError if code in TRANSIENT_CODES or status >= 500 else PermanentAwsError
+        err: AwsError = cls(service, operation, code, message)
+        err.details = {k: v for k, v in exc.response.items() if k not in ("Error", "ResponseMetadata")}
+        return err
+    if isinstance(exc, _NETWORK_ERRORS):
+        return TransientAwsError(service, operation, type(exc).__name__, str(exc)[:300])
+    if isinstance(exc, BotoCoreError):
+        return PermanentAwsError(service, operation, type(exc).__name__, str(exc)[:300])
+    return PermanentAwsError(service, operation, type(exc).__name__, str(exc)[:300])
+
+
+class Aws:
+    """Async AWS clients for one region/endpoint, opened with `async with`."""
+
+    def __init__(
+        self,
+        region: str,
+        *,
+        endpoint_url: str = "",
+        metrics: Metrics | None = None,
+        max_attempts: int = 5,
+        max_retry_s: float = 20.0,
+        pool_size: int = 64,
+        read_timeout_s: float = 40.0,
+        services: tuple[str, ...] = SERVICES,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url or None
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.max_attempts = max_attempts
+        self.max_retry_s = max_retry_s
+        self._services = services
+        self._config = AioConfig(
+            connect_timeout=5,
+            read_timeout=read_timeout_s,
+            max_pool_connections=pool_size,
+            retries={"max_attempts": 0, "mode": "standard"},  # retries are ours: one policy, counted
+        )
+        self._stack = AsyncExitStack()
+        self._clients: dict[str, Any] = {}
+
+    async def __aenter__(self) -> Aws:
+        session = get_session()
+        for service in self._services:
+            self._clients[service] = await self._stack.enter_async_context(
+                session.create_client(
+                    service, region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+                )
+            )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+        self._clients.clear()
+
+    def client(self, service: str) -> Any:
+        """The raw client, for paginators. Prefer `call`."""
+        return self._clients[service]
+
+    async def call_once(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One attempt, counted, errors translated."""
+        method = getattr(self._clients[service], operation)
+        self.metrics.aws_calls.labels(service, operation).inc()
+        try:
+            result: dict[str, Any] = await method(**params)
+        except (ClientError, BotoCoreError, *_NETWORK_ERRORS) as exc:
+            err = translate(service, operation, exc)
+            kind = "transient" if isinstance(err, TransientAwsError) else "permanent"
+            self.metrics.aws_errors.labels(service, operation, kind).inc()
+            raise err from None
+        return result
+
+    async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """The call with bounded, jittered retries on transient errors."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientAwsError),
+            wait=wait_random_exponential(multiplier=0.1, max=5),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_s),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self.call_once(service, operation, **params)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover

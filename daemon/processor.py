@@ -1,0 +1,134 @@
+"""One batch of messages end to end: parse, audit, run follow-up hooks, and say what to do with each message.
+
+The consumer owns SQS mechanics; this module owns meaning. A message is `DONE` (its effects are durable:
+delete it), `REJECT` (a bad message: to the DLQ with the reason) or `RETRY` (a transient failure: leave it
+for redelivery).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from daemon.audit import AuditStore, Outcome, PendingWrite
+from daemon.errors import AwsError, TransientAwsError
+from daemon.events import Rejection, RotationEvent, parse_message
+from daemon.logs import get_logger
+from daemon.metrics import Metrics
+
+# A follow-up for an audited event (remediation, sync, ...). It runs for duplicates too, so that a
+# redelivery after a crash finishes what the first delivery started; hooks are idempotent themselves.
+EventHook = Callable[[RotationEvent, Outcome], Awaitable[None]]
+
+
+class Verdict(StrEnum):
+    DONE = "done"
+    REJECT = "reject"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What the processor needs of an SQS message."""
+
+    message_id: str
+    body: str
+    receipt_handle: str
+    receive_count: int = 1
+    sent_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    received_at_s: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    verdict: Verdict
+    rejection: Rejection | None = None
+    event: RotationEvent | None = None
+    outcome: str = ""
+
+
+class Processor:
+    """Turns messages into audit items and verdicts."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        metrics: Metrics,
+        *,
+        allowed_accounts: frozenset[str] = frozenset(),
+        allowed_regions: frozenset[str] = frozenset(),
+        hooks: Sequence[EventHook] = (),
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.allowed_accounts = allowed_accounts
+        self.allowed_regions = allowed_regions
+        self.hooks = list(hooks)
+        self.log = get_logger("processor")
+
+    async def process(self, messages: Sequence[Message]) -> list[Disposition]:
+        """Dispositions for `messages`, in order. Never raises for a bad message."""
+        now = datetime.now(UTC)
+        dispositions: list[Disposition | None] = [None] * len(messages)
+        writes: list[tuple[int, RotationEvent]] = []
+        for index, message in enumerate(messages):
+            if message.sent_at is not None:
+                self.metrics.event_lag_seconds.observe(max(0.0, (now - message.sent_at).total_seconds()))
+            parsed = parse_message(
+                message.body, allowed_accounts=self.allowed_accounts, allowed_regions=self.allowed_regions
+            )
+            if isinstance(parsed, Rejection):
+                dispositions[index] = Disposition(Verdict.REJECT, rejection=parsed)
+            else:
+                writes.append((index, parsed))
+
+        if writes:
+            try:
+                outcomes = await self.store.record_many(
+                    [PendingWrite(event, messages[i].message_id) for i, event in writes]
+                )
+            except AwsError as exc:
+                retry = isinstance(exc, TransientAwsError)
+                self.log.warning(
+                    "event.write_failed",
+                    error=str(exc),
+                    transient=retry,
+                    messages=len(writes),
+                )
+                for index, event in writes:
+                    self.metrics.events_processed.labels(event.event_name, "failed").inc()
+                    dispositions[index] = Disposition(Verdict.RETRY, event=event, outcome="write_failed")
+            else:
+                for (index, event), outcome in zip(writes, outcomes, strict=True):
+                    dispositions[index] = await self._follow_up(event, outcome)
+        return [d if d is not None else Disposition(Verdict.RETRY) for d in dispositions]
+
+    async def _follow_up(self, event: RotationEvent, outcome: Outcome) -> Disposition:
+        for hook in self.hooks:
+            try:
+                await hook(event, outcome)
+            except TransientAwsError as exc:
+                self.log.warning("event.hook_failed", hook=_name(hook), error=str(exc), **_ids(event))
+                self.metrics.events_processed.labels(event.event_name, "failed").inc()
+                return Disposition(Verdict.RETRY, event=event, outcome="hook_failed")
+        self.metrics.events_processed.labels(event.event_name, outcome.value).inc()
+        return Disposition(Verdict.DONE, event=event, outcome=outcome.value)
+
+
+def _name(hook: EventHook) -> str:
+    return getattr(hook, "__qualname__", type(hook).__name__)
+
+
+def _ids(event: RotationEvent) -> dict[str, str]:
+    """What a log line may say about an event: names and ids, never a payload."""
+    return {
+        "event_name": event.event_name,
+        "secret_name": event.secret_name,
+        "rotation_id": event.rotation_id,
+        "event_id": event.event_id,
+    }

@@ -1,0 +1,177 @@
+"""`rotaudit provision`: create, idempotently, the AWS resources the daemon runs on.
+
+The rotation-event queue with its DLQ (redrive), the audit table, the SNS topic, and EventBridge rules for
+rotation events (both CloudTrail detail-types) and `Secret Label Updated`, each targeting the queue through a
+queue policy that admits only those rules. `deploy/terraform` describes the same shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from daemon.audit import BY_NAME_INDEX
+from daemon.aws import Aws
+from daemon.errors import PermanentAwsError
+from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
+
+MAX_RECEIVE_COUNT = 5
+RETENTION_S = 14 * 24 * 3600
+QUEUE_VISIBILITY_S = 60
+TTL_ATTRIBUTE = "expires_at"
+
+
+def rotation_event_pattern() -> dict[str, Any]:
+    """Secrets Manager rotation outcomes arrive as service events; API calls as API-call events: match both."""
+    return {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS Service Event via CloudTrail", "AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": sorted(ROTATION_EVENTS | API_CALL_EVENTS),
+        },
+    }
+
+
+def label_event_pattern() -> dict[str, Any]:
+    return {"source": ["aws.secretsmanager"], "detail-type": ["Secret Label Updated"]}
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """The audit table's CreateTable parameters (also the reference for the README's schema section)."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "secret_name", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": BY_NAME_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "secret_name", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "SSESpecification": {"Enabled": True},
+    }
+
+
+async def _queue(aws: Aws, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    try:
+        url = str((await aws.call("sqs", "create_queue", QueueName=name, Attributes=attributes))["QueueUrl"])
+    except PermanentAwsError as exc:
+        # AWS refuses CreateQueue for an existing queue with other attributes: update it instead.
+        if exc.code not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        url = str((await aws.call("sqs", "get_queue_url", QueueName=name))["QueueUrl"])
+    await aws.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes=attributes)
+    described = await aws.call("sqs", "get_queue_attributes", QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, str(described["Attributes"]["QueueArn"])
+
+
+async def _table(aws: Aws, name: str) -> str:
+    try:
+        await aws.call("dynamodb", "create_table", **table_definition(name))
+    except PermanentAwsError as exc:
+        if exc.code != "ResourceInUseException":
+            raise
+    waiter = aws.client("dynamodb").get_waiter("table_exists")
+    await waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = await aws.call("dynamodb", "describe_time_to_live", TableName=name)
+    if ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        await aws.call(
+            "dynamodb",
+            "update_time_to_live",
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    await aws.call(
+        "dynamodb",
+        "update_continuous_backups",
+        TableName=name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+    return name
+
+
+async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, description: str) -> str:
+    created = await aws.call(
+        "events",
+        "put_rule",
+        Name=name,
+        EventPattern=json.dumps(pattern, separators=(",", ":")),
+        State="ENABLED",
+        Description=description,
+    )
+    await aws.call("events", "put_targets", Rule=name, Targets=[{"Id": "rotaudit-queue", "Arn": queue_arn}])
+    return str(created["RuleArn"])
+
+
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
+    """Only our EventBridge rules may send to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowRotationEventRules",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            }
+        ],
+    }
+
+
+async def provision(aws: Aws, prefix: str) -> dict[str, str]:
+    """Create (or bring up to date) every resource; return their names, URLs and ARNs."""
+    dlq_url, dlq_arn = await _queue(aws, f"{prefix}-events-dlq", {"MessageRetentionPeriod": str(RETENTION_S)})
+    queue_url, queue_arn = await _queue(
+        aws,
+        f"{prefix}-events",
+        {
+            "MessageRetentionPeriod": str(RETENTION_S),
+            "VisibilityTimeout": str(QUEUE_VISIBILITY_S),
+            "ReceiveMessageWaitTimeSeconds": "20",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        },
+    )
+    table = await _table(aws, f"{prefix}-audit")
+    topic_arn = str((await aws.call("sns", "create_topic", Name=f"{prefix}-notifications"))["TopicArn"])
+    rule_name = f"{prefix}-rotation-events"
+    label_rule_name = f"{prefix}-label-updated"
+    rule_arn = await _rule(
+        aws, rule_name, rotation_event_pattern(), queue_arn, "Secrets Manager rotation events to rotaudit"
+    )
+    label_rule_arn = await _rule(
+        aws, label_rule_name, label_event_pattern(), queue_arn, "Secrets Manager label moves to rotaudit"
+    )
+    await aws.call(
+        "sqs",
+        "set_queue_attributes",
+        QueueUrl=queue_url,
+        Attributes={"Policy": json.dumps(queue_policy(queue_arn, [rule_arn, label_rule_arn]))},
+    )
+    return {
+        "queue_url": queue_url,
+        "queue_arn": queue_arn,
+        "dlq_url": dlq_url,
+        "dlq_arn": dlq_arn,
+        "table_name": table,
+        "topic_arn": topic_arn,
+        "rule_name": rule_name,
+        "rule_arn": rule_arn,
+        "label_rule_name": label_rule_name,
+        "label_rule_arn": label_rule_arn,
+        "region": aws.region,
+    }

@@ -1,0 +1,97 @@
+"""Configuration: environment over TOML, every bad field named at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_config
+from daemon.errors import ConfigError
+
+GOOD = {
+    "AWS_REGION": "eu-west-1",
+    "ROTAUDIT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/rotation-events",
+    "ROTAUDIT_AUDIT_TABLE": "rotaudit-audit",
+}
+
+
+def test_defaults_apply_when_only_required_settings_are_given() -> None:
+    """A minimal environment yields the documented defaults."""
+    config = load_config(GOOD)
+    assert config.http_port == 9108
+    assert config.consumer_concurrency == 4
+    assert config.drain_timeout_s == 20.0
+    assert config.allowed_accounts == frozenset()
+    assert config.aws_region == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["ROTAUDIT_QUEUE_URL: required", "ROTAUDIT_AUDIT_TABLE: required", "AWS_REGION: required"]),
+        ({**GOOD, "ROTAUDIT_HTTP_PORT": "http"}, ["ROTAUDIT_HTTP_PORT"]),
+        ({**GOOD, "ROTAUDIT_HTTP_PORT": "70000"}, ["ROTAUDIT_HTTP_PORT"]),
+        ({**GOOD, "ROTAUDIT_ALLOWED_ACCOUNTS": "123456789012,12345"}, ["ROTAUDIT_ALLOWED_ACCOUNTS: 12345"]),
+        ({**GOOD, "ROTAUDIT_QUEUE_URL": "not a url"}, ["ROTAUDIT_QUEUE_URL"]),
+        ({**GOOD, "ROTAUDIT_DLQ_URL": "ftp://x"}, ["ROTAUDIT_DLQ_URL"]),
+        ({**GOOD, "ROTAUDIT_AUDIT_TABLE": "a b"}, ["ROTAUDIT_AUDIT_TABLE"]),
+        ({**GOOD, "ROTAUDIT_CONSUMER_CONCURRENCY": "0"}, ["ROTAUDIT_CONSUMER_CONCURRENCY"]),
+        ({**GOOD, "ROTAUDIT_DRAIN_TIMEOUT_S": "90"}, ["ROTAUDIT_DRAIN_TIMEOUT_S: must be below"]),
+        ({**GOOD, "ROTAUDIT_LOG_FORMAT": "xml"}, ["ROTAUDIT_LOG_FORMAT"]),
+        ({**GOOD, "AWS_REGION": "mars"}, ["AWS_REGION"]),
+    ],
+    ids=[
+        "nothing",
+        "port-not-number",
+        "port-range",
+        "bad-account",
+        "queue-url",
+        "dlq-url",
+        "table-name",
+        "concurrency",
+        "drain-above-visibility",
+        "log-format",
+        "region",
+    ],
+)
+def test_bad_settings_are_named(env: dict[str, str], expected: list[str]) -> None:
+    """Each bad setting appears in the error by its variable name."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    joined = "\n".join(caught.value.problems)
+    for fragment in expected:
+        assert fragment in joined
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    """Three bad fields give three problems, not one."""
+    env = {**GOOD, "ROTAUDIT_HTTP_PORT": "x", "ROTAUDIT_WAIT_TIME_S": "99", "ROTAUDIT_LOG_LEVEL": "loud"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert len(caught.value.problems) == 3
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    """A TOML file supplies settings; the environment wins where both set one."""
+    path = tmp_path / "rotaudit.toml"
+    path.write_text('[rotaudit]\nhttp_port = 9200\nconsumer_concurrency = 8\naudit_table = "from-toml"\n')
+    config = load_config({**GOOD, "ROTAUDIT_HTTP_PORT": "9300"}, path)
+    assert config.http_port == 9300
+    assert config.consumer_concurrency == 8
+    assert config.audit_table == "rotaudit-audit"
+
+
+def test_unknown_toml_keys_are_errors(tmp_path: Path) -> None:
+    """A typo in the file is reported rather than silently ignored."""
+    path = tmp_path / "rotaudit.toml"
+    path.write_text("[rotaudit]\nhttp_prot = 9200\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(GOOD, path)
+    assert any("http_prot" in problem for problem in caught.value.problems)
+
+
+def test_example_config_files_load() -> None:
+    """The example files shipped in config/ are valid."""
+    for path in sorted(Path(__file__).parent.parent.joinpath("config").glob("*.toml")):
+        load_config({"AWS_REGION": "us-east-1"}, path)

@@ -1,0 +1,276 @@
+"""The real CLI in subprocesses: exit codes, HTTP endpoints, SIGTERM drain, a crash mid-batch, `rotaudit local`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from daemon.emit import build_event
+from tests.support import REGION, ROOT, boto, daemon_env, free_port, rotaudit_cmd, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        rotaudit_cmd(*(args or ("run",))),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _metric(port: int, name: str) -> float:
+    _, text = _get(port, "/metrics")
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _count_items(endpoint: str, table: str) -> int:
+    client = boto("dynamodb", endpoint)
+    return sum(page["Count"] for page in client.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
+
+
+def _send_events(endpoint: str, queue_url: str, bodies: list[str]) -> None:
+    sqs = boto("sqs", endpoint)
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def _arn(i: int) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:life/{i}-{uuid.uuid4().hex[:6]}"
+
+
+def test_bad_config_exits_78_naming_every_field(endpoint: str) -> None:
+    """Start-up with several bad settings exits 78 and names each of them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTAUDIT_")}
+    env.update({"ROTAUDIT_HTTP_PORT": "abc", "ROTAUDIT_ALLOWED_ACCOUNTS": "42"})
+    result = subprocess.run(rotaudit_cmd("run"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    for name in (
+        "ROTAUDIT_QUEUE_URL",
+        "ROTAUDIT_AUDIT_TABLE",
+        "ROTAUDIT_HTTP_PORT",
+        "ROTAUDIT_ALLOWED_ACCOUNTS",
+    ):
+        assert name in result.stderr
+
+
+def test_unreachable_queue_exits_3(endpoint: str, stack: dict[str, str]) -> None:
+    """A queue that does not exist fails the start-up checks with exit code 3."""
+    env = daemon_env(endpoint, stack, ROTAUDIT_QUEUE_URL=stack["queue_url"] + "-missing")
+    result = subprocess.run(rotaudit_cmd("run"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "queue" in result.stderr
+
+
+def test_missing_table_exits_3(endpoint: str, stack: dict[str, str]) -> None:
+    """An audit table that does not exist fails the start-up checks with exit code 3."""
+    env = daemon_env(endpoint, stack, ROTAUDIT_AUDIT_TABLE="no-such-table")
+    result = subprocess.run(rotaudit_cmd("run"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "no-such-table" in result.stderr
+
+
+def test_sigterm_drains_and_exits_0(endpoint: str, stack: dict[str, str]) -> None:
+    """SIGTERM stops receiving, finishes in-flight work, answers /readyz 503 meanwhile, and exits 0."""
+    env = daemon_env(endpoint, stack, ROTAUDIT_WAIT_TIME_S="20")
+    port = int(env["ROTAUDIT_HTTP_PORT"])
+    proc = _start(env)
+    try:
+        wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout_s=30)
+        assert _get(port, "/healthz")[0] == 200
+        bodies = [json.dumps(build_event("RotationSucceeded", _arn(i))) for i in range(30)]
+        _send_events(endpoint, stack["queue_url"], bodies)
+        wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 30, timeout_s=30)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=25) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, stderr = proc.communicate()
+    names = [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+    assert "daemon.stopping" in names
+    assert names[-1] == "daemon.stopped"
+    assert _count_items(endpoint, stack["table_name"]) == 30
+
+
+def test_metrics_endpoint_exports_the_documented_metrics(endpoint: str, stack: dict[str, str]) -> None:
+    """/metrics carries every metric the README documents."""
+    env = daemon_env(endpoint, stack)
+    port = int(env["ROTAUDIT_HTTP_PORT"])
+    proc = _start(env)
+    try:
+        wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout_s=30)
+        _send_events(endpoint, stack["queue_url"], [json.dumps(build_event("RotationStarted", _arn(0))), "{}"])
+        wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 2, timeout_s=30)
+        _, text = _get(port, "/metrics")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    for name in (
+        'rotaudit_events_processed_total{event_name="RotationStarted",outcome="recorded"} 1.0',
+        "rotaudit_event_processing_seconds_bucket",
+        'rotaudit_messages_rejected_total{reason="not_an_event"} 1.0',
+        "rotaudit_events_in_flight",
+        "rotaudit_event_lag_seconds_bucket",
+        "rotaudit_build_info{",
+        'rotaudit_aws_calls_total{operation="receive_message",service="sqs"}',
+    ):
+        assert name in text
+    assert "# TYPE rotaudit_aws_errors_total counter" in text
+
+
+def test_kill_mid_batch_loses_and_duplicates_nothing(endpoint: str, stack: dict[str, str]) -> None:
+    """SIGKILL while a backlog drains, then a restart: every distinct event is audited exactly once."""
+    unique = [json.dumps(build_event("RotationSucceeded", _arn(i))) for i in range(300)]
+    _send_events(endpoint, stack["queue_url"], unique + unique[:100])
+    env = daemon_env(endpoint, stack, ROTAUDIT_VISIBILITY_TIMEOUT_S="10", ROTAUDIT_DRAIN_TIMEOUT_S="5")
+    port = int(env["ROTAUDIT_HTTP_PORT"])
+    proc = _start(env)
+    try:
+        wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 60, timeout_s=60)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc.communicate()
+    assert _count_items(endpoint, stack["table_name"]) < 300, "the kill came too late to test anything"
+    env["ROTAUDIT_HTTP_PORT"] = str(free_port())
+    restarted = _start(env)
+    try:
+        wait_until(lambda: _count_items(endpoint, stack["table_name"]) >= 300, timeout_s=120, interval_s=1)
+        attrs = boto("sqs", endpoint).get_queue_attributes(
+            QueueUrl=stack["queue_url"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        wait_until(
+            lambda: all(
+                v == "0"
+                for v in boto("sqs", endpoint)
+                .get_queue_attributes(
+                    QueueUrl=stack["queue_url"],
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                .values()
+            ),
+            timeout_s=60,
+            interval_s=1,
+        )
+        assert attrs is not None
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=30) == 0
+        restarted.communicate()
+    assert _count_items(endpoint, stack["table_name"]) == 300
+
+
+def test_cli_provision_emit_and_history(endpoint: str) -> None:
+    """provision prints the resources, emit publishes through EventBridge, history reads the daemon's items."""
+    prefix = f"cli{uuid.uuid4().hex[:8]}"
+    env = {**os.environ}
+    out = subprocess.run(
+        rotaudit_cmd("provision", "--prefix", prefix),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    resources = json.loads(out.stdout)
+    assert {"queue_url", "dlq_url", "table_name", "topic_arn", "rule_name"} <= set(resources)
+    again = subprocess.run(
+        rotaudit_cmd("provision", "--prefix", prefix),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(again.stdout) == resources
+    boto("secretsmanager", endpoint).create_secret(Name=f"{prefix}-db", SecretString="x")
+    emitted = subprocess.run(
+        rotaudit_cmd("emit", "RotationFailed", "--secret", f"{prefix}-db", "--step", "testSecret", "--times", "3"),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sent = json.loads(emitted.stdout)
+    run_env = daemon_env(endpoint, {"queue_url": resources["queue_url"], "table_name": resources["table_name"]})
+    port = int(run_env["ROTAUDIT_HTTP_PORT"])
+    proc = _start(run_env)
+    try:
+        wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 3, timeout_s=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        proc.communicate()
+    history = subprocess.run(
+        rotaudit_cmd("history", f"{prefix}-db", "--json", "--table", resources["table_name"]),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    items: list[dict[str, Any]] = json.loads(history.stdout)
+    assert [(i["event_name"], i["rotation_id"], i["failed_step"]) for i in items] == [
+        ("RotationFailed", sent["rotation_id"], "testSecret")
+    ]
+
+
+def test_rotaudit_local_comes_up_and_writes_the_demo_items() -> None:
+    """`make run`'s command starts the emulator, seeds the demo and audits it; Ctrl-C exits 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROTAUDIT_"))}
+    emulator_port, http_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        rotaudit_cmd("local", "--port", str(emulator_port), "--http-port", str(http_port)),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # 4 distinct demo events plus a duplicate delivery of the failure.
+        wait_until(lambda: _metric(http_port, "rotaudit_messages_deleted_total") >= 5, timeout_s=60)
+        assert _metric(http_port, "rotaudit_events_processed_total") == 5
+        assert "rotaudit_events_processed_total" in _get(http_port, "/metrics")[1]
+        count = _count_items(f"http://127.0.0.1:{emulator_port}", "rotaudit-demo-audit")
+        assert count == 4
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stdout, _ = proc.communicate()
+    assert "dynamodb scan" in stdout
