@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +20,36 @@ from tests.support import REGION, ROOT, boto, daemon_env, free_port, rotaudit_cm
 pytestmark = pytest.mark.slow
 
 
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        rotaudit_cmd(*(args or ("run",))),
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Proc:
+    """A daemon subprocess whose output goes to files: a pipe nobody reads would block it once full."""
+
+    def __init__(self, env: dict[str, str], args: tuple[str, ...], log_dir: Path) -> None:
+        self.stdout_path = log_dir / f"stdout-{uuid.uuid4().hex[:6]}.log"
+        self.stderr_path = self.stdout_path.with_name(self.stdout_path.name.replace("stdout", "stderr"))
+        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            self.popen = subprocess.Popen(rotaudit_cmd(*args), env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
+
+    def send_signal(self, signum: int) -> None:
+        self.popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait(timeout=10)
+
+    def communicate(self) -> tuple[str, str]:
+        if self.popen.poll() is None:
+            self.kill()
+        return self.stdout_path.read_text(), self.stderr_path.read_text()
+
+
+def _start(env: dict[str, str], log_dir: Path, *args: str) -> Proc:
+    return Proc(env, args or ("run",), log_dir)
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -52,6 +74,13 @@ def _metric(port: int, name: str) -> float:
 def _count_items(endpoint: str, table: str) -> int:
     client = boto("dynamodb", endpoint)
     return sum(page["Count"] for page in client.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
+
+
+def _queue_depth(endpoint: str, url: str) -> int:
+    attrs = boto("sqs", endpoint).get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 def _send_events(endpoint: str, queue_url: str, bodies: list[str]) -> None:
@@ -96,11 +125,11 @@ def test_missing_table_exits_3(endpoint: str, stack: dict[str, str]) -> None:
     assert "no-such-table" in result.stderr
 
 
-def test_sigterm_drains_and_exits_0(endpoint: str, stack: dict[str, str]) -> None:
+def test_sigterm_drains_and_exits_0(endpoint: str, stack: dict[str, str], tmp_path: Path) -> None:
     """SIGTERM stops receiving, finishes in-flight work, answers /readyz 503 meanwhile, and exits 0."""
     env = daemon_env(endpoint, stack, ROTAUDIT_WAIT_TIME_S="20")
     port = int(env["ROTAUDIT_HTTP_PORT"])
-    proc = _start(env)
+    proc = _start(env, tmp_path)
     try:
         wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout_s=30)
         assert _get(port, "/healthz")[0] == 200
@@ -121,11 +150,11 @@ def test_sigterm_drains_and_exits_0(endpoint: str, stack: dict[str, str]) -> Non
     assert _count_items(endpoint, stack["table_name"]) == 30
 
 
-def test_metrics_endpoint_exports_the_documented_metrics(endpoint: str, stack: dict[str, str]) -> None:
+def test_metrics_endpoint_exports_the_documented_metrics(endpoint: str, stack: dict[str, str], tmp_path: Path) -> None:
     """/metrics carries every metric the README documents."""
     env = daemon_env(endpoint, stack)
     port = int(env["ROTAUDIT_HTTP_PORT"])
-    proc = _start(env)
+    proc = _start(env, tmp_path)
     try:
         wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout_s=30)
         _send_events(endpoint, stack["queue_url"], [json.dumps(build_event("RotationStarted", _arn(0))), "{}"])
@@ -147,13 +176,13 @@ def test_metrics_endpoint_exports_the_documented_metrics(endpoint: str, stack: d
     assert "# TYPE rotaudit_aws_errors_total counter" in text
 
 
-def test_kill_mid_batch_loses_and_duplicates_nothing(endpoint: str, stack: dict[str, str]) -> None:
+def test_kill_mid_batch_loses_and_duplicates_nothing(endpoint: str, stack: dict[str, str], tmp_path: Path) -> None:
     """SIGKILL while a backlog drains, then a restart: every distinct event is audited exactly once."""
     unique = [json.dumps(build_event("RotationSucceeded", _arn(i))) for i in range(300)]
     _send_events(endpoint, stack["queue_url"], unique + unique[:100])
     env = daemon_env(endpoint, stack, ROTAUDIT_VISIBILITY_TIMEOUT_S="10", ROTAUDIT_DRAIN_TIMEOUT_S="5")
     port = int(env["ROTAUDIT_HTTP_PORT"])
-    proc = _start(env)
+    proc = _start(env, tmp_path)
     try:
         wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 60, timeout_s=60)
         proc.send_signal(signal.SIGKILL)
@@ -164,35 +193,19 @@ def test_kill_mid_batch_loses_and_duplicates_nothing(endpoint: str, stack: dict[
     proc.communicate()
     assert _count_items(endpoint, stack["table_name"]) < 300, "the kill came too late to test anything"
     env["ROTAUDIT_HTTP_PORT"] = str(free_port())
-    restarted = _start(env)
+    restarted = _start(env, tmp_path)
     try:
         wait_until(lambda: _count_items(endpoint, stack["table_name"]) >= 300, timeout_s=120, interval_s=1)
-        attrs = boto("sqs", endpoint).get_queue_attributes(
-            QueueUrl=stack["queue_url"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        wait_until(
-            lambda: all(
-                v == "0"
-                for v in boto("sqs", endpoint)
-                .get_queue_attributes(
-                    QueueUrl=stack["queue_url"],
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
-                .values()
-            ),
-            timeout_s=60,
-            interval_s=1,
-        )
-        assert attrs is not None
+        wait_until(lambda: _queue_depth(endpoint, stack["queue_url"]) == 0, timeout_s=60, interval_s=1)
     finally:
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(timeout=30) == 0
         restarted.communicate()
+    assert _queue_depth(endpoint, stack["dlq_url"]) == 0
     assert _count_items(endpoint, stack["table_name"]) == 300
 
 
-def test_cli_provision_emit_and_history(endpoint: str) -> None:
+def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
     """provision prints the resources, emit publishes through EventBridge, history reads the daemon's items."""
     prefix = f"cli{uuid.uuid4().hex[:8]}"
     env = {**os.environ}
@@ -227,7 +240,7 @@ def test_cli_provision_emit_and_history(endpoint: str) -> None:
     sent = json.loads(emitted.stdout)
     run_env = daemon_env(endpoint, {"queue_url": resources["queue_url"], "table_name": resources["table_name"]})
     port = int(run_env["ROTAUDIT_HTTP_PORT"])
-    proc = _start(run_env)
+    proc = _start(run_env, tmp_path)
     try:
         wait_until(lambda: _metric(port, "rotaudit_messages_deleted_total") >= 3, timeout_s=30)
     finally:
@@ -248,18 +261,11 @@ def test_cli_provision_emit_and_history(endpoint: str) -> None:
     ]
 
 
-def test_rotaudit_local_comes_up_and_writes_the_demo_items() -> None:
+def test_rotaudit_local_comes_up_and_writes_the_demo_items(tmp_path: Path) -> None:
     """`make run`'s command starts the emulator, seeds the demo and audits it; Ctrl-C exits 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROTAUDIT_"))}
     emulator_port, http_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        rotaudit_cmd("local", "--port", str(emulator_port), "--http-port", str(http_port)),
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(env, tmp_path, "local", "--port", str(emulator_port), "--http-port", str(http_port))
     try:
         # 4 distinct demo events plus a duplicate delivery of the failure.
         wait_until(lambda: _metric(http_port, "rotaudit_messages_deleted_total") >= 5, timeout_s=60)
@@ -270,7 +276,5 @@ def test_rotaudit_local_comes_up_and_writes_the_demo_items() -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
         stdout, _ = proc.communicate()
     assert "dynamodb scan" in stdout
