@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements/lock.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/lock.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ## make run: the daemon on an embedded AWS emulator, seeded with demo secrets and events.
@@ -24,8 +24,8 @@ test: install lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check daemon tests bench
-	$(BIN)/ruff format --check daemon tests bench
+	$(BIN)/ruff check daemon tests $(wildcard bench)
+	$(BIN)/ruff format --check daemon tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy
