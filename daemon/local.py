@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from daemon.aws import Aws
 from daemon.config import load_config
@@ -49,11 +50,14 @@ async def demo_scenario(aws: Aws, arns: dict[str, str]) -> None:
     """One rotation that succeeds, one that fails in setSecret, and a duplicate delivery of the failure."""
     fresh, stale = arns[f"{DEMO_PREFIX}-fresh"], arns[f"{DEMO_PREFIX}-stale"]
     ok_rotation, bad_rotation = str(uuid.uuid4()), str(uuid.uuid4())
+    now = datetime.now(UTC).replace(microsecond=0)
     events = [
-        build_event("RotationStarted", fresh, rotation_id=ok_rotation),
-        build_event("RotationSucceeded", fresh, rotation_id=ok_rotation),
-        build_event("RotationStarted", stale, rotation_id=bad_rotation),
-        build_event("RotationFailed", stale, rotation_id=bad_rotation, step="setSecret"),
+        build_event("RotationStarted", fresh, rotation_id=ok_rotation, when=now - timedelta(seconds=40)),
+        build_event("RotationSucceeded", fresh, rotation_id=ok_rotation, when=now - timedelta(seconds=30)),
+        build_event("RotationStarted", stale, rotation_id=bad_rotation, when=now - timedelta(seconds=20)),
+        build_event(
+            "RotationFailed", stale, rotation_id=bad_rotation, step="setSecret", when=now - timedelta(seconds=10)
+        ),
     ]
     for envelope in events:
         await publish(aws, envelope, via="eventbridge")

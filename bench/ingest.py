@@ -1,0 +1,124 @@
+"""`make bench`: drain the same prefilled queue with rotaudit, a seed-style baseline and a raw ceiling.
+
+For each latency (default 0 and 20 ms injected per AWS call) one emulator process serves every contender in
+turn; each contender gets fresh resources and the same 2,000 messages (a third exact duplicates). Prints a
+table and the ratios with PASS/MISS against the issue's targets; writes bench/results.json and
+bench/results.md. Logs of every process go to bench/out/.
+
+    .venv/bin/python -m bench.ingest [--events 2000] [--latency-ms 0,20] [--only rotaudit,ceiling,baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.contenders import CONTENDERS, INFO_LOGGING, clean_env
+from bench.harness import BenchError, EmulatorProcess, measure
+from bench.workload import SEED, build_workload
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000, help="messages to prefill (a third duplicates)")
+    parser.add_argument("--latency-ms", default="0,20", help="comma-separated injected latencies per AWS call")
+    parser.add_argument(
+        "--only",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated contenders from {', '.join((*CONTENDERS, INFO_LOGGING))}",
+    )
+    parser.add_argument(
+        "--info-logging",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"also run {INFO_LOGGING} (rotaudit at log level info) at the first latency",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="rotaudit's pollers and the ceiling's workers")
+    parser.add_argument("--wait-time-s", type=int, default=1, help="long-poll wait for rotaudit and the ceiling")
+    parser.add_argument("--timeout-s", type=float, default=300.0, help="give up on a contender after this long")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    latencies = [float(part) for part in _csv(args.latency_ms)]
+    contenders = _csv(args.only)
+    unknown = sorted(set(contenders) - {*CONTENDERS, INFO_LOGGING})
+    if unknown or not contenders or not latencies:
+        print(f"bench: unknown or missing contenders/latencies: {', '.join(unknown) or '-'}", file=sys.stderr)
+        return 2
+    os.environ.clear()
+    os.environ.update(clean_env())  # the harness's own clients too: fake credentials, nothing reaches AWS
+    workload = build_workload(args.events)
+    print(
+        f"bench: {workload.messages} messages, {workload.distinct} distinct events, {workload.duplicates} duplicates;"
+        f" latencies {', '.join(f'{latency:g} ms' for latency in latencies)}; contenders {', '.join(contenders)}",
+        flush=True,
+    )
+    runs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for n, latency in enumerate(latencies):
+        order = [*contenders]
+        if args.info_logging and n == 0 and "rotaudit" in order and INFO_LOGGING not in order:
+            order.append(INFO_LOGGING)
+        emulator = EmulatorProcess(latency, OUT_DIR)
+        try:
+            for name in order:
+                figures = measure(
+                    name,
+                    emulator,
+                    workload,
+                    workers=args.workers,
+                    wait_time_s=args.wait_time_s,
+                    out_dir=OUT_DIR,
+                    timeout_s=args.timeout_s,
+                )
+                runs.append(figures)
+                print(
+                    f"bench: {latency:g} ms {name:<13} {figures['seconds']:7.2f} s "
+                    f"{figures['unique_events_per_s']:8.1f} events/s "
+                    f"{figures['aws_calls_per_unique_event']:6.3f} calls/event "
+                    f"{figures['cpu_ms_per_unique_event']:7.3f} CPU ms/event",
+                    flush=True,
+                )
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            emulator.stop()
+    parameters = {
+        "messages": workload.messages,
+        "unique_events": workload.distinct,
+        "duplicates": workload.duplicates,
+        "secrets": workload.secrets,
+        "events_by_name": workload.by_event_name,
+        "seed": SEED,
+        "workers": args.workers,
+        "wait_time_s": args.wait_time_s,
+        "latency_ms": latencies,
+        "contenders": contenders,
+        "wall_clock_s": round(time.monotonic() - started, 1),
+    }
+    result = report.build_result(runs, latencies, parameters)
+    md = report.write(result, args.out)
+    print()
+    print(report.summary(result))
+    print(f"\nbench: wrote {args.out} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
