@@ -14,6 +14,7 @@ from daemon.aws import Aws
 from daemon.config import Config
 from daemon.consumer import Consumer
 from daemon.errors import EXIT_FORCED, EXIT_OK, StartupError
+from daemon.features import build_features
 from daemon.health import HealthServer
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
@@ -91,7 +92,6 @@ class Daemon:
                     max_attempts=config.aws_max_attempts,
                     pool_size=max(32, config.consumer_concurrency * 4 + config.max_in_flight // 5),
                     read_timeout_s=config.wait_time_s + 20,
-                    services=("sqs", "dynamodb"),
                 )
             )
             store = AuditStore(aws, config.audit_table)
@@ -117,6 +117,8 @@ class Daemon:
                     await asyncio.gather(store.check_ready(), consumer.check_ready())
             except TimeoutError:
                 raise StartupError(f"AWS did not answer the start-up checks within {STARTUP_TIMEOUT_S:.0f}s") from None
+            features = build_features(aws, config, store, self.metrics, dlq_url=consumer.dlq_url)
+            processor.hooks.extend(features.hooks)
             health = HealthServer(
                 self.metrics, live=self.live, ready=self.ready, host=config.http_host, port=config.http_port
             )
@@ -138,6 +140,9 @@ class Daemon:
             )
             if on_ready is not None:
                 on_ready(self.http_port)
-            await consumer.run(self.stop, config.drain_timeout_s)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(consumer.run(self.stop, config.drain_timeout_s), name="consumer")
+                for name, job in features.jobs.items():
+                    group.create_task(job(self.stop), name=name)
         self.log.info("daemon.stopped")
         return EXIT_OK

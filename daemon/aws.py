@@ -32,7 +32,7 @@ from tenacity import (
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.metrics import Metrics
 
-SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm")
+SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs")
 
 TRANSIENT_CODES = frozenset(
     {

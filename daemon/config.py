@@ -5,6 +5,7 @@ Every problem is collected and reported at once (`ConfigError.problems`), so a b
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -21,6 +22,30 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("auto", "json", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPair:
+    """A derived secret (`target`) rebuilt from `source` whenever the source rotates."""
+
+    name: str
+    source: str
+    target: str
+    host: str = ""
+    port: int = 0
+    dbname: str = ""
+    username: str = ""
+    sslmode: str = "require"
+    template: str = ""
+    ecs_services: tuple[str, ...] = ()  # "cluster/service" names to redeploy after an update
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    """Another account (through `role_arn`, assumed with STS) and/or other regions for the age scan."""
+
+    role_arn: str = ""
+    regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +69,24 @@ class Config:
     allowed_regions: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "info"
     log_format: str = "auto"
+    # Remediation of failed rotations.
+    remediation_mode: str = "apply"
+    sns_topic_arn: str = ""
+    remediation_budget: int = 3
+    claim_lease_s: int = 300
+    # The age scan.
+    scan_enabled: bool = True
+    scan_schedule: str = "rate(1 hour)"
+    scan_jitter_s: float = 0.0
+    scan_tag: str = "Managed=true"
+    max_age_days: int = 30
+    scan_targets: tuple[ScanTarget, ...] = ()
+    scan_age_gauge: bool = True
+    # Derived secrets.
+    sync_pairs: tuple[SyncPair, ...] = ()
+    sync_interval_minutes: int = 15
+    # DLQ gauges.
+    dlq_poll_s: int = 60
 
 
 # setting name -> (parser, environment variable). The TOML key is the setting name.
@@ -122,6 +165,120 @@ def _list_of(pattern: re.Pattern[str], what: str) -> Parser:
     return parse
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _arn(service: str) -> Parser:
+    def parse(value: Any) -> str:
+        text = _str(value)
+        if text and not re.match(rf"^arn:aws[a-z-]*:{service}:", text):
+            raise ValueError(f"must be an {service} ARN")
+        return text
+
+    return parse
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+
+
+def _schedule(value: Any) -> str:
+    """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC."""
+    text = _str(value)
+    rate = _RATE.match(text)
+    if rate:
+        if int(rate.group(1)) < 1 or (int(rate.group(1)) == 1) != (not rate.group(2).endswith("s")):
+            raise ValueError("rate needs a positive number and a matching unit, e.g. rate(1 hour), rate(5 minutes)")
+        return text
+    if _CRON.match(text):
+        return text
+    raise ValueError("must be rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)")
+
+
+def _tag(value: Any) -> str:
+    text = _str(value)
+    key, sep, tag_value = text.partition("=")
+    if not sep or not key or not tag_value:
+        raise ValueError("must be KEY=VALUE, e.g. Managed=true")
+    return text
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    try:
+        parsed = json.loads(str(value))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"must be a JSON list ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(parsed, list):
+        raise ValueError("must be a JSON list")
+    return parsed
+
+
+_PAIR_KEYS = frozenset(f.name for f in fields(SyncPair))
+
+
+def _sync_pairs(value: Any) -> tuple[SyncPair, ...]:
+    pairs: list[SyncPair] = []
+    names: set[str] = set()
+    for index, raw in enumerate(_json_list(value)):
+        where = f"pair {index}"
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where} must be an object")
+        unknown = sorted(set(raw) - _PAIR_KEYS)
+        missing = [key for key in ("name", "source", "target") if not isinstance(raw.get(key), str) or not raw[key]]
+        if unknown or missing:
+            raise ValueError(
+                f"{where}: " + "; ".join([*(f"unknown key {k}" for k in unknown), *(f"{k} required" for k in missing)])
+            )
+        if raw["name"] in names:
+            raise ValueError(f"{where}: name {raw['name']!r} is used twice")
+        names.add(raw["name"])
+        port = raw.get("port", 0)
+        if isinstance(port, bool) or not isinstance(port, int | str) or not str(port).isdigit() or int(port) > 65535:
+            raise ValueError(f"{where}: port must be a whole number up to 65535")
+        services = raw.get("ecs_services", [])
+        if not isinstance(services, list) or not all(isinstance(s, str) and "/" in s for s in services):
+            raise ValueError(f"{where}: ecs_services must be a list of cluster/service names")
+        text_keys = ("host", "dbname", "username", "sslmode", "template")
+        if any(not isinstance(raw.get(key, ""), str) for key in text_keys):
+            raise ValueError(f"{where}: {', '.join(text_keys)} must be strings")
+        pairs.append(
+            SyncPair(
+                name=raw["name"],
+                source=raw["source"],
+                target=raw["target"],
+                port=int(port),
+                ecs_services=tuple(services),
+                **{key: raw[key] for key in text_keys if key in raw},
+            )
+        )
+    return tuple(pairs)
+
+
+def _scan_targets(value: Any) -> tuple[ScanTarget, ...]:
+    targets: list[ScanTarget] = []
+    for index, raw in enumerate(_json_list(value)):
+        if not isinstance(raw, dict) or set(raw) - {"role_arn", "regions"}:
+            raise ValueError(f"target {index} must be an object with role_arn and/or regions")
+        role = raw.get("role_arn", "")
+        regions = raw.get("regions", [])
+        if not isinstance(role, str) or (role and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/", role)):
+            raise ValueError(f"target {index}: role_arn must be an IAM role ARN")
+        if not isinstance(regions, list) or not all(isinstance(r, str) and _REGION.match(r) for r in regions):
+            raise ValueError(f"target {index}: regions must be a list of region names")
+        targets.append(ScanTarget(role_arn=role, regions=tuple(regions)))
+    return tuple(targets)
+
+
 def _region(value: Any) -> str:
     text = _str(value)
     if text and not _REGION.match(text):
@@ -145,6 +302,20 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "allowed_regions": (_list_of(_REGION, "region name"), "ROTAUDIT_ALLOWED_REGIONS"),
     "log_level": (_one_of(*_LOG_LEVELS), "ROTAUDIT_LOG_LEVEL"),
     "log_format": (_one_of(*_LOG_FORMATS), "ROTAUDIT_LOG_FORMAT"),
+    "remediation_mode": (_one_of("apply", "dry-run", "off"), "ROTAUDIT_REMEDIATION_MODE"),
+    "sns_topic_arn": (_arn("sns"), "ROTAUDIT_SNS_TOPIC_ARN"),
+    "remediation_budget": (_int_between(0, 100), "ROTAUDIT_REMEDIATION_BUDGET"),
+    "claim_lease_s": (_int_between(10, 3600), "ROTAUDIT_CLAIM_LEASE_S"),
+    "scan_enabled": (_bool, "ROTAUDIT_SCAN_ENABLED"),
+    "scan_schedule": (_schedule, "ROTAUDIT_SCAN_SCHEDULE"),
+    "scan_jitter_s": (_float_between(0, 3600), "ROTAUDIT_SCAN_JITTER_S"),
+    "scan_tag": (_tag, "ROTAUDIT_SCAN_TAG"),
+    "max_age_days": (_int_between(1, 3650), "ROTAUDIT_MAX_AGE_DAYS"),
+    "scan_targets": (_scan_targets, "ROTAUDIT_SCAN_TARGETS"),
+    "scan_age_gauge": (_bool, "ROTAUDIT_SCAN_AGE_GAUGE"),
+    "sync_pairs": (_sync_pairs, "ROTAUDIT_SYNC_PAIRS"),
+    "sync_interval_minutes": (_int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
+    "dlq_poll_s": (_int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
 }
 
 

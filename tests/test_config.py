@@ -95,3 +95,40 @@ def test_example_config_files_load() -> None:
     """The example files shipped in config/ are valid."""
     for path in sorted(Path(__file__).parent.parent.joinpath("config").glob("*.toml")):
         load_config({"AWS_REGION": "us-east-1"}, path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ROTAUDIT_SCAN_SCHEDULE", "every hour"),
+        ("ROTAUDIT_SCAN_SCHEDULE", "rate(1 hours)"),
+        ("ROTAUDIT_SCAN_SCHEDULE", "rate(0 minutes)"),
+        ("ROTAUDIT_SCAN_TAG", "Managed"),
+        ("ROTAUDIT_REMEDIATION_MODE", "yolo"),
+        ("ROTAUDIT_SNS_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+        ("ROTAUDIT_SYNC_PAIRS", "{not json"),
+        ("ROTAUDIT_SYNC_PAIRS", '[{"name": "a", "source": "s"}]'),
+        ("ROTAUDIT_SYNC_PAIRS", '[{"name": "a", "source": "s", "target": "t", "colour": "red"}]'),
+        ("ROTAUDIT_SYNC_PAIRS", '[{"name": "a", "source": "s", "target": "t", "port": "x"}]'),
+        ("ROTAUDIT_SCAN_TARGETS", '[{"role_arn": "nope"}]'),
+        ("ROTAUDIT_SCAN_ENABLED", "maybe"),
+    ],
+)
+def test_feature_settings_are_validated(name: str, value: str) -> None:
+    """Schedules, tags, modes, ARNs and JSON lists are checked at start-up and named when wrong."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, name: value})
+    assert any(problem.startswith(name) for problem in caught.value.problems)
+
+
+def test_sync_pairs_and_scan_targets_parse_from_json() -> None:
+    """ROTAUDIT_SYNC_PAIRS and ROTAUDIT_SCAN_TARGETS become typed values."""
+    pairs = '[{"name": "app", "source": "rds!db-1", "target": "app/url", "port": 5432, "ecs_services": ["c/s"]}]'
+    targets = '[{"role_arn": "arn:aws:iam::123456789012:role/audit", "regions": ["eu-west-1"]}]'
+    config = load_config({**GOOD, "ROTAUDIT_SYNC_PAIRS": pairs, "ROTAUDIT_SCAN_TARGETS": targets})
+    (pair,) = config.sync_pairs
+    assert (pair.name, pair.port, pair.sslmode, pair.ecs_services) == ("app", 5432, "require", ("c/s",))
+    (target,) = config.scan_targets
+    assert target.regions == ("eu-west-1",)
+    assert config.scan_schedule == "rate(1 hour)"
+    assert config.max_age_days == 30

@@ -1,0 +1,33 @@
+"""Builds the daemon's optional features from `Config`: follow-up hooks for audited events, periodic jobs.
+
+A hook is `async (event, outcome) -> None` and runs after the event's audit item is durable (for duplicates
+too: hooks are idempotent). A job is `async (stop) -> None` and runs until `stop` is set. Each feature adds
+itself here, so `app` stays a plain supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.audit import AuditStore
+from daemon.aws import Aws
+from daemon.config import Config
+from daemon.metrics import Metrics
+from daemon.processor import EventHook
+
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Features:
+    hooks: list[EventHook] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+
+def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics, *, dlq_url: str) -> Features:
+    """Every enabled feature's hooks and jobs."""
+    features = Features()
+    return features
