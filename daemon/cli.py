@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=4566, help="emulator port (default 4566)")
     local.add_argument("--http-port", type=int, default=9108, help="daemon metrics/health port (default 9108)")
+
+    from daemon import cli_dlq, cli_scan, cli_sync
+
+    for feature in (cli_scan, cli_dlq, cli_sync):
+        feature.register(commands)
     return parser
 
 
@@ -70,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_local(args.host, args.port, args.http_port))
         configure_logging("warning", "auto")
-        return asyncio.run(_COMMANDS[args.command](args))
+        handler = getattr(args, "handler", None) or _COMMANDS[args.command]
+        return int(asyncio.run(handler(args)))
     except ConfigError as exc:
         print("rotaudit: invalid configuration:", file=sys.stderr)
         for problem in exc.problems:
