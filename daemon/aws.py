@@ -134,7 +134,7 @@ class Aws:
         """The raw client, for paginators. Prefer `call`."""
         return self._clients[service]
 
-    async def call_once(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    async def call_once(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """One attempt, counted, errors translated."""
         method = getattr(self._clients[service], operation)
         self.metrics.aws_calls.labels(service, operation).inc()
@@ -147,7 +147,7 @@ class Aws:
             raise err from None
         return result
 
-    async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """The call with bounded, jittered retries on transient errors."""
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientAwsError),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from daemon.sync_render import pair_problems
 
 ENV_PREFIX = "ROTAUDIT_"
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -251,6 +252,14 @@ def _sync_pairs(value: Any) -> tuple[SyncPair, ...]:
         text_keys = ("host", "dbname", "username", "sslmode", "template")
         if any(not isinstance(raw.get(key, ""), str) for key in text_keys):
             raise ValueError(f"{where}: {', '.join(text_keys)} must be strings")
+        problems = pair_problems(
+            template=raw.get("template", ""),
+            sslmode=raw.get("sslmode", "require"),
+            host=raw.get("host", ""),
+            port=int(port),
+        )
+        if problems:
+            raise ValueError(f"{where} ({raw['name']}): " + "; ".join(problems))
         pairs.append(
             SyncPair(
                 name=raw["name"],

@@ -17,6 +17,7 @@ from daemon.aws import Aws
 from daemon.config import Config
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
+from daemon.sync import Syncer
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -30,4 +31,8 @@ class Features:
 def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics, *, dlq_url: str) -> Features:
     """Every enabled feature's hooks and jobs."""
     features = Features()
+    if config.sync_pairs:
+        syncer = Syncer.from_config(aws, config, metrics.registry)
+        features.hooks.append(syncer.on_event)
+        features.jobs["sync"] = syncer.run
     return features
