@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -19,7 +18,8 @@ from typing import Any
 
 from daemon.audit import utc_iso
 from daemon.aws import Aws
-from daemon.errors import AwsError, PermanentAwsError, StartupError, TransientAwsError
+from daemon.dlq import resolve_dlq_url
+from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
@@ -64,29 +64,7 @@ class Consumer:
 
     async def check_ready(self) -> None:
         """The queue answers; the DLQ is configured or found through the queue's redrive policy."""
-        try:
-            attrs = await self.aws.call(
-                "sqs", "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"]
-            )
-        except AwsError as exc:
-            raise StartupError(f"queue {self.queue_url} is not reachable: {exc}") from None
-        if not self.dlq_url:
-            policy = attrs.get("Attributes", {}).get("RedrivePolicy")
-            if not policy:
-                raise StartupError(
-                    "no DLQ: set ROTAUDIT_DLQ_URL or give the queue a redrive policy (rotaudit provision does)"
-                )
-            target_arn = json.loads(policy)["deadLetterTargetArn"]
-            _, _, _, _, account, name = target_arn.split(":", 5)
-            try:
-                found = await self.aws.call("sqs", "get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account)
-            except AwsError as exc:
-                raise StartupError(f"the DLQ {target_arn} named by the redrive policy: {exc}") from None
-            self.dlq_url = str(found["QueueUrl"])
-        try:
-            await self.aws.call("sqs", "get_queue_attributes", QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])
-        except AwsError as exc:
-            raise StartupError(f"DLQ {self.dlq_url} is not reachable: {exc}") from None
+        self.dlq_url = await resolve_dlq_url(self.aws, self.queue_url, self.dlq_url)
 
     # -- run and drain --------------------------------------------------------------------------------
 

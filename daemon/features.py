@@ -15,6 +15,7 @@ from typing import Any
 from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config
+from daemon.dlq import DlqMonitor
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
 from daemon.sync import Syncer
@@ -31,6 +32,8 @@ class Features:
 def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics, *, dlq_url: str) -> Features:
     """Every enabled feature's hooks and jobs."""
     features = Features()
+    if dlq_url:
+        features.jobs["dlq_monitor"] = DlqMonitor(aws, dlq_url, metrics.registry, poll_s=config.dlq_poll_s).run
     if config.sync_pairs:
         syncer = Syncer.from_config(aws, config, metrics.registry)
         features.hooks.append(syncer.on_event)
