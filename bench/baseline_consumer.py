@@ -3,7 +3,7 @@
 Synchronous boto3 on one thread: receive up to 10 with a 20 s long poll, then for each message `json.loads`,
 `Table.put_item` through boto3's resource layer, and `delete_message`. Two changes, both needed for it to run
 at all: the secret ARN is read where real rotation events carry it, and the item gets the table's key.
-Prints "ready" once its clients exist; SIGTERM ends it.
+Prints "ready" once its clients exist; SIGTERM ends it, after printing "received N" (messages delivered to it).
 
     python -m bench.baseline_consumer --endpoint-url URL --queue-url URL --table NAME
 """
@@ -20,12 +20,13 @@ from typing import Any
 import boto3
 
 
-def process_audit_events(sqs_client: Any, table: Any, queue_url: str) -> None:
-    """The seed's loop, unchanged but for the two marked lines."""
+def process_audit_events(sqs_client: Any, table: Any, queue_url: str, received: list[int]) -> None:
+    """The seed's loop, unchanged but for the marked lines."""
     while True:
         response = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20)
 
         messages = response.get("Messages", [])
+        received[0] += len(messages)  # BENCH: counts deliveries for the harness
 
         for message in messages:
             body = json.loads(message["Body"])
@@ -74,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     dynamodb = boto3.resource("dynamodb", region_name=args.region, endpoint_url=args.endpoint_url)
     table = dynamodb.Table(args.table)
     print("ready", flush=True)
+    received = [0]
     try:
-        process_audit_events(sqs_client, table, args.queue_url)
+        process_audit_events(sqs_client, table, args.queue_url, received)
     except KeyboardInterrupt:
         return 130
+    finally:
+        print(f"received {received[0]}", flush=True)
     return 0
 
 

@@ -85,19 +85,29 @@ class Contender:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
 
-    def aws_calls_metric(self) -> dict[str, float]:
-        """rotaudit's own `rotaudit_aws_calls_total`, keyed "service.operation" (empty for other contenders)."""
+    def own_metrics(self) -> tuple[dict[str, float], float]:
+        """rotaudit's own count of AWS calls ("service.operation") and of messages received; empty for others."""
         if not self.http_port:
-            return {}
+            return {}, 0.0
         _, text = http_get(f"http://127.0.0.1:{self.http_port}/metrics")
         calls: dict[str, float] = {}
+        received = 0.0
         for line in text.splitlines():
+            if line.startswith("rotaudit_messages_received_total "):
+                received = float(line.split()[-1])
             if not line.startswith("rotaudit_aws_calls_total{"):
                 continue
             labels, _, value = line.rpartition(" ")
             parts = dict(part.split("=", 1) for part in labels[labels.index("{") + 1 : -1].split(","))
             calls[f"{parts['service'].strip(chr(34))}.{parts['operation'].strip(chr(34))}"] = float(value)
-        return calls
+        return calls, received
+
+    def reported_received(self) -> int | None:
+        """The "received N" line the baseline and the ceiling print as they exit."""
+        for line in self.stdout_path.read_text().splitlines():
+            if line.startswith("received "):
+                return int(line.split()[1])
+        return None
 
     def describe_failure(self) -> str:
         tail = self.stderr_path.read_text()[-2000:] if self.stderr_path.exists() else ""

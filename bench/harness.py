@@ -8,6 +8,7 @@ CPU is the contender's utime + stime over the same window.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from bench.workload import REGION, Workload, clean_up, prepare
 POLL_S = 0.2
 READY_TIMEOUT_S = 60.0
 SHORT_GRACE_S = 10.0  # queue empty but items missing this long: events were lost
+STALL_MIN_S = 5.0
 WORK_OPERATIONS = frozenset({"sqs.ReceiveMessage"})  # may land before the ready snapshot, yet are work
 
 
@@ -36,13 +38,13 @@ class BenchError(RuntimeError):
 
 
 class EmulatorProcess:
-    """`python -m daemon.emulator` on a free port, with a fixed latency per AWS call."""
+    """`python -m daemon.emulator` (or a variant of it) on a free port, with a fixed latency per AWS call."""
 
-    def __init__(self, latency_ms: float, out_dir: Path) -> None:
+    def __init__(self, latency_ms: float, out_dir: Path, module: str = "daemon.emulator") -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.latency_ms = latency_ms
         self.stdout_path = out_dir / f"emulator-{latency_ms:g}ms.stdout"
-        argv = [sys.executable, "-m", "daemon.emulator", "--host", "127.0.0.1", "--port", "0"]
+        argv = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0"]
         argv += ["--latency-ms", f"{latency_ms:g}"]
         with self.stdout_path.open("wb") as out, self.stdout_path.with_suffix(".stderr").open("wb") as err:
             self.process = subprocess.Popen(argv, env=clean_env(), cwd=ROOT, stdout=out, stderr=err)
@@ -88,7 +90,30 @@ class Snapshot:
     cpu_s: float
     emulator: Counter[str]
     harness: Counter[str]
-    own_metric: dict[str, float]
+    own_calls: dict[str, float]
+    own_received: float
+
+    @classmethod
+    def take(cls, contender: Contender, emulator: EmulatorProcess, harness: Counter[str]) -> Snapshot:
+        at_s, cpu_s, stats = time.perf_counter(), contender.cpu_seconds(), emulator.stats()
+        return cls(at_s, cpu_s, stats, Counter(harness), *contender.own_metrics())
+
+
+def stalled_s(samples: list[tuple[float, int, int]], min_run_s: float = STALL_MIN_S) -> float:
+    """Time spent in runs (each at least `min_run_s`) where nothing was visible and nothing in flight settled.
+
+    With the project's emulator these are messages whose delete was lost (see bench/patched_emulator.py),
+    waiting out their visibility timeout.
+    """
+    total, run_start = 0.0, None
+    for (t0, visible0, hidden0), (_, visible1, hidden1) in itertools.pairwise(samples):
+        if visible0 == visible1 == 0 and hidden0 == hidden1 > 0:
+            run_start = t0 if run_start is None else run_start
+            continue
+        if run_start is not None and t0 - run_start >= min_run_s:
+            total += t0 - run_start
+        run_start = None
+    return round(total, 1)
 
 
 class Watcher:
@@ -99,12 +124,17 @@ class Watcher:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
         self.stack = stack
         self.calls: Counter[str] = Counter()
+        self.samples: list[tuple[float, int, int]] = []  # (time, visible, in flight) of the main queue
 
-    def depth(self, queue_url: str) -> int:
+    def depth(self, queue_url: str) -> tuple[int, int]:
+        """(visible, in flight) messages."""
         self.calls["sqs.GetQueueAttributes"] += 1
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes[name]) for name in names)
+        visible, hidden = (int(attributes[name]) for name in names)
+        if queue_url == self.stack["queue_url"]:
+            self.samples.append((time.perf_counter(), visible, hidden))
+        return visible, hidden
 
     def count_items(self) -> int:
         count, start_key = 0, None
@@ -125,14 +155,8 @@ class Watcher:
         while True:
             if contender.process.poll() is not None:
                 raise BenchError(f"contender exited while draining: {contender.describe_failure()}")
-            if self.depth(self.stack["queue_url"]) == 0:
-                snapshot = Snapshot(
-                    time.perf_counter(),
-                    contender.cpu_seconds(),
-                    emulator.stats(),
-                    Counter(self.calls),
-                    contender.aws_calls_metric(),
-                )
+            if sum(self.depth(self.stack["queue_url"])) == 0:
+                snapshot = Snapshot.take(contender, emulator, self.calls)
                 count = self.count_items()
                 if count == expected:
                     return snapshot, count
@@ -188,13 +212,11 @@ def measure(
         )
         try:
             _wait_ready(contender)
-            ready = Snapshot(
-                time.perf_counter(), contender.cpu_seconds(), emulator.stats(), Counter(), contender.aws_calls_metric()
-            )
+            ready = Snapshot.take(contender, emulator, Counter())
             done, items = watcher.wait_drained(contender, emulator, workload.distinct, timeout_s)
         finally:
             exit_code = contender.stop()
-        dlq_messages = watcher.depth(stack["dlq_url"])
+        dlq_messages = sum(watcher.depth(stack["dlq_url"]))
     finally:
         clean_up(emulator.endpoint_url, stack)
     if exit_code != 0:
@@ -205,6 +227,7 @@ def measure(
     seconds = done.at_s - ready.at_s
     cpu_s = done.cpu_s - ready.cpu_s
     total_calls = sum(calls.values())
+    received = int(done.own_received) if done.own_calls else contender.reported_received()
     figures: dict[str, Any] = {
         "contender": name,
         "latency_ms": emulator.latency_ms,
@@ -220,14 +243,17 @@ def measure(
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_message": round(1000 * cpu_s / workload.messages, 3),
         "cpu_ms_per_unique_event": round(1000 * cpu_s / workload.distinct, 3),
+        "messages_received": received,
+        "redeliveries": None if received is None else received - workload.messages,
+        "stalled_s": stalled_s(watcher.samples),
         "startup_calls": _positive(startup),
         "harness_calls": _positive(done.harness),
         "table_items": items,
         "dlq_messages": dlq_messages,
         "exit_code": exit_code,
     }
-    if done.own_metric:
-        own = {op: n - ready.own_metric.get(op, 0.0) for op, n in done.own_metric.items()}
+    if done.own_calls:
+        own = {op: n - ready.own_calls.get(op, 0.0) for op, n in done.own_calls.items()}
         figures["own_metric_aws_calls_by_operation"] = {op: int(n) for op, n in sorted(own.items()) if n > 0}
         figures["own_metric_aws_calls"] = int(sum(own.values()))
     return figures

@@ -24,6 +24,9 @@ from bench.workload import SEED, build_workload
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
+# "project" is the headline: the emulator as `make run` and the tests use it. "patched" is a diagnostic
+# (bench/patched_emulator.py): the same emulator without moto's per-transaction table copy and lost deletes.
+EMULATORS = {"project": "daemon.emulator", "patched": "bench.patched_emulator"}
 
 
 def _csv(value: str) -> list[str]:
@@ -42,18 +45,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--info-logging",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help=f"also run {INFO_LOGGING} (rotaudit at log level info) at the first latency",
+    )
+    parser.add_argument(
+        "--emulator",
+        choices=sorted(EMULATORS),
+        default="project",
+        help="project (headline) or patched (diagnostic: no per-transaction table copy, no lost deletes)",
     )
     parser.add_argument("--workers", type=int, default=4, help="rotaudit's pollers and the ceiling's workers")
     parser.add_argument("--wait-time-s", type=int, default=1, help="long-poll wait for rotaudit and the ceiling")
-    parser.add_argument("--timeout-s", type=float, default=300.0, help="give up on a contender after this long")
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="give up on a contender after this long")
+    parser.add_argument(
+        "--out", type=Path, help="results file (default bench/results.json, or results-<emulator>.json for a variant)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.out is None:
+        name = "results.json" if args.emulator == "project" else f"results-{args.emulator}.json"
+        args.out = BENCH_DIR / name
     latencies = [float(part) for part in _csv(args.latency_ms)]
     contenders = _csv(args.only)
     unknown = sorted(set(contenders) - {*CONTENDERS, INFO_LOGGING})
@@ -65,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     workload = build_workload(args.events)
     print(
         f"bench: {workload.messages} messages, {workload.distinct} distinct events, {workload.duplicates} duplicates;"
-        f" latencies {', '.join(f'{latency:g} ms' for latency in latencies)}; contenders {', '.join(contenders)}",
+        f" latencies {', '.join(f'{latency:g} ms' for latency in latencies)}; contenders {', '.join(contenders)};"
+        f" emulator {args.emulator}",
         flush=True,
     )
     runs: list[dict[str, Any]] = []
@@ -74,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         order = [*contenders]
         if args.info_logging and n == 0 and "rotaudit" in order and INFO_LOGGING not in order:
             order.append(INFO_LOGGING)
-        emulator = EmulatorProcess(latency, OUT_DIR)
+        emulator = EmulatorProcess(latency, OUT_DIR, EMULATORS[args.emulator])
         try:
             for name in order:
                 figures = measure(
@@ -109,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "wait_time_s": args.wait_time_s,
         "latency_ms": latencies,
-        "contenders": contenders,
+        "contenders": [*contenders, *([INFO_LOGGING] if args.info_logging else [])],
+        "emulator": f"{args.emulator} (python -m {EMULATORS[args.emulator]})",
         "wall_clock_s": round(time.monotonic() - started, 1),
     }
     result = report.build_result(runs, latencies, parameters)

@@ -25,6 +25,8 @@ _COLUMNS = (
     ("aws_calls_per_unique_event", "AWS calls/event"),
     ("cpu_ms_per_unique_event", "CPU ms/event"),
     ("cpu_ms_per_message", "CPU ms/msg"),
+    ("redeliveries", "redelivered"),
+    ("stalled_s", "stalled s"),
 )
 
 
@@ -96,7 +98,9 @@ def targets(found: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
 def _cell(run: dict[str, Any], key: str) -> str:
     if key == "latency":
         return f"{run['latency_ms']:g} ms"
-    value = run[key]
+    value = run.get(key)
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.3f}" if key.startswith("cpu") or key.startswith("aws") else f"{value:.1f}"
     return str(value)
@@ -131,9 +135,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{params['messages']} messages ({params['unique_events']} distinct rotation events, "
         f"{params['duplicates']} exact duplicates, {params['secrets']} secrets), {params['workers']} pollers, "
-        f"moto {machine['moto']} emulator in its own process, {machine['nproc']} CPUs, Python {machine['python']}, "
+        f"moto {machine['moto']} emulator ({params['emulator']}) in its own process, {machine['nproc']} CPUs, "
+        f"Python {machine['python']}, "
         f"{result['date'][:10]}. AWS calls exclude start-up and the harness's polling; CPU is the consumer "
-        "process's user + system time from ready to drained.",
+        "process's user + system time from ready to drained. *redelivered*: deliveries beyond the 2,000 messages; "
+        "*stalled s*: time with nothing visible and nothing settling (messages whose delete moto lost, waiting out "
+        "their visibility timeout).",
         "",
         "| target | latency | rotaudit | result |",
         "|:--|:--|--:|:--|",

@@ -1,15 +1,124 @@
-"""`rotaudit` subcommands for the scan feature."""
+"""`rotaudit scan --once` (run the age scan now) and `rotaudit report` (which secrets need rotation, from the table)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+from daemon.errors import EXIT_FAILURE, EXIT_OK
+
+_HIDDEN = frozenset({"pk", "sk", "kind", "status_name", "run_id"})
 
 
 def register(commands: Any) -> None:
     """Add subcommands; each sets `handler`: an async function of the parsed args returning an exit code."""
-    del commands
+    scan = commands.add_parser("scan", help="run the age scan now; print {run_id, checked, flagged} as JSON")
+    scan.add_argument(
+        "--once", action="store_true", required=True, help="one run now (the daemon runs the schedule itself)"
+    )
+    scan.add_argument("--table", help="audit table (default: ROTAUDIT_AUDIT_TABLE)")
+    scan.add_argument("--config", type=Path, help="TOML file; environment variables override it")
+    scan.set_defaults(handler=scan_once)
+
+    report = commands.add_parser("report", help="secrets by status from a scan run, flagged first")
+    report.add_argument("--run", default="latest", metavar="RUN|latest", help="run id (default: the latest run)")
+    report.add_argument("--status", choices=("needs_rotation", "ok"), help="only secrets with this status")
+    report.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    report.add_argument("--table", help="audit table (default: ROTAUDIT_AUDIT_TABLE)")
+    report.add_argument("--config", type=Path)
+    report.set_defaults(handler=report_run)
 
 
-def _unused(_: argparse.Namespace) -> None:
-    return None
+async def scan_once(args: argparse.Namespace) -> int:
+    from daemon.aws import Aws
+    from daemon.config import load_config
+    from daemon.metrics import Metrics
+    from daemon.scanner import Scanner
+
+    config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
+    async with Aws(
+        config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        max_attempts=config.aws_max_attempts,
+        services=("dynamodb", "secretsmanager", "sts"),
+    ) as aws:
+        scanner = Scanner.from_config(aws, config, Metrics(), table=args.table or config.audit_table, age_gauge=False)
+        result = await scanner.run_once()
+    print(json.dumps(result.summary()))
+    if result.failed_scopes:
+        print(f"rotaudit: scan incomplete: could not list {', '.join(result.failed_scopes)}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def report_run(args: argparse.Namespace) -> int:
+    from daemon.aws import Aws
+    from daemon.config import load_config
+    from daemon.scan_report import get_run, latest_run, run_rows
+
+    config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
+    table = args.table or config.audit_table
+    async with Aws(
+        config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        max_attempts=config.aws_max_attempts,
+        services=("dynamodb",),
+    ) as aws:
+        run = await latest_run(aws, table) if args.run == "latest" else await get_run(aws, table, args.run)
+        if run is None:
+            print(f"rotaudit: no scan run {'yet' if args.run == 'latest' else args.run} in {table}", file=sys.stderr)
+            return EXIT_FAILURE
+        rows = [
+            {k: v for k, v in row.items() if k not in _HIDDEN}
+            async for row in run_rows(aws, table, str(run["run_id"]), args.status)
+        ]
+    if args.json:
+        run_view = {k: v for k, v in run.items() if k not in ("pk", "sk", "kind")}
+        print(json.dumps({"run": run_view, "secrets": rows}, default=_json_default, indent=2))
+        return EXIT_OK
+    print(_headline(run))
+    if not rows:
+        print(f"no secrets{' with status ' + args.status if args.status else ''} in this run")
+        return EXIT_OK
+    _print_table(rows)
+    return EXIT_OK
+
+
+def _headline(run: dict[str, Any]) -> str:
+    incomplete = f"; could not list {', '.join(run['failed_scopes'])}" if run.get("failed_scopes") else ""
+    return (
+        f"run {run['run_id']} ({run.get('trigger', '?')}, "
+        f"{run.get('started_at', '?')} to {run.get('finished_at', '?')}): "
+        f"{run.get('checked', 0)} checked, {run.get('flagged', 0)} need rotation "
+        f"(tag {run.get('tag', '?')}, max age {run.get('max_age_days', '?')} days){incomplete}"
+    )
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("STATUS", "AGE_DAYS", "SECRET", "ACCOUNT", "REGION", "REASONS")
+    cells = [
+        (
+            str(row.get("status", "")),
+            str(row.get("age_days", "")),
+            str(row.get("secret_name", "")),
+            str(row.get("account", "")),
+            str(row.get("region", "")),
+            ",".join(row.get("reasons", [])),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    for line in [header, *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(type(value).__name__)
