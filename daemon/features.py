@@ -18,6 +18,8 @@ from daemon.config import Config
 from daemon.dlq import DlqMonitor
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
+from daemon.remediation_job import RetryJob
+from daemon.remediator import Remediator
 from daemon.sync import Syncer
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -38,4 +40,8 @@ def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics
         syncer = Syncer.from_config(aws, config, metrics.registry)
         features.hooks.append(syncer.on_event)
         features.jobs["sync"] = syncer.run
+    if config.remediation_mode != "off":
+        remediator = Remediator(aws, config, metrics)
+        features.hooks.append(remediator.on_event)
+        features.jobs["remediation"] = RetryJob(remediator).run
     return features

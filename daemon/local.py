@@ -96,6 +96,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
             "AWS_ENDPOINT_URL": endpoint,
             "ROTAUDIT_QUEUE_URL": resources["queue_url"],
             "ROTAUDIT_AUDIT_TABLE": resources["table_name"],
+            "ROTAUDIT_SNS_TOPIC_ARN": resources["topic_arn"],
             "ROTAUDIT_HTTP_PORT": str(http_port),
             "ROTAUDIT_LOG_FORMAT": "console" if sys.stderr.isatty() else "json",
         }

@@ -75,7 +75,7 @@ def queue_bodies(endpoint: str, url: str) -> list[str]:
 def audit_items(endpoint: str, table: str, kind: str) -> list[dict[str, Any]]:
     client = boto("dynamodb", endpoint)
     items = [i for page in client.get_paginator("scan").paginate(TableName=table) for i in page["Items"]]
-    return [i for i in items if i["kind"]["S"] == kind]
+    return [i for i in items if i.get("kind", {}).get("S") == kind]
 
 
 def daemon_config(endpoint: str, stack: dict[str, str], **extra: str) -> Any:

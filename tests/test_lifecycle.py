@@ -73,7 +73,14 @@ def _metric(port: int, name: str) -> float:
 
 def _count_items(endpoint: str, table: str) -> int:
     client = boto("dynamodb", endpoint)
-    return sum(page["Count"] for page in client.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        Select="COUNT",
+        FilterExpression="#kind = :event",
+        ExpressionAttributeNames={"#kind": "kind"},
+        ExpressionAttributeValues={":event": {"S": "event"}},
+    )
+    return sum(page["Count"] for page in pages)
 
 
 def _queue_depth(endpoint: str, url: str) -> int:
@@ -256,9 +263,10 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
         check=True,
     )
     items: list[dict[str, Any]] = json.loads(history.stdout)
-    assert [(i["event_name"], i["rotation_id"], i["failed_step"]) for i in items] == [
-        ("RotationFailed", sent["rotation_id"], "testSecret")
-    ]
+    events = [(i["event_name"], i["rotation_id"], i["failed_step"]) for i in items if i["kind"] == "event"]
+    assert events == [("RotationFailed", sent["rotation_id"], "testSecret")]
+    # Remediation answered the failure: its item sorts right after the event it answers.
+    assert [i["kind"] for i in items][:1] == ["remediation"]
 
 
 def test_rotaudit_local_comes_up_and_writes_the_demo_items(tmp_path: Path) -> None:

@@ -1,0 +1,192 @@
+"""SNS notifications of rotation outcomes: one message per (secret, rotation, kind), however often it is asked for.
+
+Each message carries the MessageAttributes `severity`, `event` (the kind) and `secret` (the secret's name), so
+subscriptions can filter (`{"severity": ["critical"]}`). Bodies hold names, ids, version ids, step names and
+action results: never a secret value (rotaudit never reads one).
+
+Deduplication is a conditional write before publishing: marker pk "notify#<secret ARN>", sk "<kind>#<rotation id>",
+state `sending` then `sent`. A marker left `sending` by a replica that died between the two writes is taken again
+once it is older than `stale_after_s`, so a crash can at worst repeat a message, never lose one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from daemon.audit import to_dynamo, utc_iso
+from daemon.aws import Aws
+from daemon.errors import PermanentAwsError, TransientAwsError
+from daemon.logs import get_logger
+from daemon.provision import TTL_ATTRIBUTE
+from daemon.remediation_metrics import RemediationMetrics
+
+MARKER_RETENTION = timedelta(days=30)
+_SUBJECT_MAX = 100
+
+
+class Kind(StrEnum):
+    """What a notification says (closed set: a metric label and the `event` attribute)."""
+
+    REMEDIATED = "remediated"
+    NEEDS_HUMAN = "needs_human"
+    RECOVERED = "recovered"
+    PLANNED = "planned"  # dry-run: what remediation would have done
+
+
+SEVERITY = {
+    Kind.NEEDS_HUMAN: "critical",
+    Kind.REMEDIATED: "warning",
+    Kind.PLANNED: "warning",
+    Kind.RECOVERED: "info",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One outcome of one rotation. `details` holds ids, names, reasons and results only."""
+
+    kind: Kind
+    secret_arn: str
+    secret_name: str
+    rotation_id: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY[self.kind]
+
+    def subject(self) -> str:
+        text = f"rotaudit {self.kind.value}: {self.secret_name}"
+        printable = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+        return printable[:_SUBJECT_MAX]
+
+    def body(self, at: datetime) -> str:
+        return json.dumps(
+            {
+                "kind": self.kind.value,
+                "severity": self.severity,
+                "secret_arn": self.secret_arn,
+                "secret_name": self.secret_name,
+                "rotation_id": self.rotation_id,
+                "at": utc_iso(at),
+                **self.details,
+            },
+            sort_keys=True,
+            default=str,
+        )
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        return {
+            "severity": {"DataType": "String", "StringValue": self.severity},
+            "event": {"DataType": "String", "StringValue": self.kind.value},
+            "secret": {"DataType": "String", "StringValue": self.secret_name},
+        }
+
+
+class Notifier:
+    """Publishes notifications to one topic, each at most once (barring a crash mid-send)."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        table: str,
+        topic_arn: str,
+        metrics: RemediationMetrics,
+        *,
+        clock: Callable[[], datetime],
+        stale_after_s: float,
+    ) -> None:
+        self.aws = aws
+        self.table = table
+        self.topic_arn = topic_arn
+        self.metrics = metrics
+        self.clock = clock
+        self.stale_after = timedelta(seconds=stale_after_s)
+        self.log = get_logger("notify")
+
+    async def send(self, notification: Notification) -> bool:
+        """Publish unless already sent (or being sent by a live replica); True when this call published it."""
+        ids = {
+            "kind": notification.kind.value,
+            "secret_name": notification.secret_name,
+            "rotation_id": notification.rotation_id,
+        }
+        if not self.topic_arn:
+            self.log.warning("notify.skipped", reason="no_topic", **ids)
+            return False
+        now = self.clock()
+        key = {"pk": f"notify#{notification.secret_arn}", "sk": f"{notification.kind.value}#{notification.rotation_id}"}
+        if not await self._mark_sending(key, now):
+            self.log.info("notify.duplicate", **ids)
+            return False
+        try:
+            published = await self.aws.call(
+                "sns",
+                "publish",
+                TopicArn=self.topic_arn,
+                Subject=notification.subject(),
+                Message=notification.body(now),
+                MessageAttributes=notification.attributes(),
+            )
+        except (TransientAwsError, PermanentAwsError):
+            await self._unmark(key)
+            raise
+        await self.aws.call(
+            "dynamodb",
+            "update_item",
+            TableName=self.table,
+            Key=to_dynamo(key),
+            UpdateExpression="SET #state = :sent, message_id = :id, sent_at = :at",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_dynamo(
+                {":sent": "sent", ":id": str(published.get("MessageId", "")), ":at": utc_iso(now)}
+            ),
+        )
+        self.metrics.notifications.labels(notification.kind.value).inc()
+        self.log.info("notify.sent", severity=notification.severity, **ids)
+        return True
+
+    async def _mark_sending(self, key: dict[str, str], now: datetime) -> bool:
+        item = {
+            **key,
+            "state": "sending",
+            "claimed_at_ms": int(now.timestamp() * 1000),
+            TTL_ATTRIBUTE: int((now + MARKER_RETENTION).timestamp()),
+        }
+        try:
+            await self.aws.call(
+                "dynamodb",
+                "put_item",
+                TableName=self.table,
+                Item=to_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND claimed_at_ms < :stale)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_dynamo(
+                    {":sending": "sending", ":stale": int((now - self.stale_after).timestamp() * 1000)}
+                ),
+            )
+        except PermanentAwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def _unmark(self, key: dict[str, str]) -> None:
+        """After a failed publish: let the next attempt send at once (only while still `sending`)."""
+        try:
+            await self.aws.call(
+                "dynamodb",
+                "delete_item",
+                TableName=self.table,
+                Key=to_dynamo(key),
+                ConditionExpression="#state = :sending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_dynamo({":sending": "sending"}),
+            )
+        except (TransientAwsError, PermanentAwsError) as exc:
+            self.log.warning("notify.unmark_failed", error=str(exc))

@@ -1,0 +1,44 @@
+"""The remediation job: every few seconds, on every replica, carry on the claims that are due.
+
+Due claims are scheduled `RotateSecret` retries and the work of holders that died (their lease ran out); the
+wake-up items of `daemon.claims` find them with one key-only Query. Claims make it safe for every replica to run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from daemon.errors import AwsError
+from daemon.logs import get_logger
+from daemon.remediator import Remediator
+
+
+class RetryJob:
+    """The periodic job: every `poll_s`, carry on every due claim (scheduled retries, dead holders' work)."""
+
+    def __init__(self, remediator: Remediator, *, poll_s: float = 15.0, batch: int = 25) -> None:
+        self.remediator = remediator
+        self.poll_s = poll_s
+        self.batch = batch
+        self.log = get_logger("remediation")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except AwsError as exc:
+                self.log.warning("remediation.job_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await stop.wait()
+
+    async def run_once(self) -> int:
+        """Carry on the claims due now; how many wake-ups were handled."""
+        wakes = await self.remediator.claims.due(self.batch)
+        for wake in wakes:
+            try:
+                await self.remediator.resume(wake)
+            except AwsError as exc:
+                self.log.warning("remediation.resume_failed", error=str(exc), rotation_id=wake.get("rotation_id", ""))
+        return len(wakes)

@@ -1,0 +1,43 @@
+"""The remediation feature's Prometheus metrics, registered once per registry beside the daemon's own."""
+
+from __future__ import annotations
+
+import weakref
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, RemediationMetrics] = weakref.WeakKeyDictionary()
+
+
+class RemediationMetrics:
+    """Labels from closed sets only: action kinds, results, outcomes, notification kinds."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.remediations = Counter(
+            "rotaudit_remediations",
+            "Remediation steps by action (remove_pending, rollback, restart_consumers, rotate, escalate, none) "
+            "and outcome (applied, already_done, dry_run, failed, skipped, cancelled, claim_lost).",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "rotaudit_remediation_seconds",
+            "Time one remediation pass took, from taking the claim to saving its result.",
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.notifications = Counter(
+            "rotaudit_notifications",
+            "SNS notifications published, by kind (remediated, needs_human, recovered, planned).",
+            ["kind"],
+            registry=registry,
+        )
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> RemediationMetrics:
+        """The metrics on `registry`, registering them the first time (several components share one set)."""
+        found = _by_registry.get(registry)
+        if found is None:
+            found = _by_registry[registry] = cls(registry)
+        return found

@@ -1,0 +1,167 @@
+"""Helpers for the remediation tests: replicas on the emulator, a movable clock, secrets with stuck labels, SNS taps."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from daemon.audit import AuditStore, from_dynamo
+from daemon.aws import Aws
+from daemon.config import Config, load_config
+from daemon.emit import build_event
+from daemon.events import RotationEvent, parse_message
+from daemon.metrics import Metrics
+from daemon.processor import Message, Processor, Verdict
+from daemon.remediation_job import RetryJob
+from daemon.remediator import Remediator
+from tests.support import REGION, boto
+
+SERVICES = ("dynamodb", "secretsmanager", "sns", "ssm", "sts")  # what remediation uses: fewer clients to open
+CANARY = "CANARY-rotaudit-s3cr3t-VALUE"  # secret values in these tests: must never leave Secrets Manager
+
+
+class FakeClock:
+    """The remediators' clock: real time at the start, then moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Replica:
+    """One daemon's remediation parts, with its own AWS clients and metrics."""
+
+    remediator: Remediator
+    processor: Processor
+    job: RetryJob
+    metrics: Metrics
+
+    async def feed(self, envelope: dict[str, Any]) -> None:
+        """Process one delivery of `envelope` the way the consumer would: audit, then hooks."""
+        message = Message(message_id=str(uuid.uuid4()), body=json.dumps(envelope), receipt_handle="r")
+        (disposition,) = await self.processor.process([message])
+        assert disposition.verdict is Verdict.DONE, disposition
+
+    def count(self, action: str, outcome: str) -> float:
+        return self.sample("rotaudit_remediations_total", action=action, outcome=outcome)
+
+    def sample(self, name: str, **labels: str) -> float:
+        return float(self.metrics.registry.get_sample_value(name, labels) or 0.0)
+
+
+def config(endpoint: str, stack: dict[str, str], **extra: str) -> Config:
+    env = {
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "ROTAUDIT_QUEUE_URL": stack["queue_url"],
+        "ROTAUDIT_AUDIT_TABLE": stack["table_name"],
+        "ROTAUDIT_SNS_TOPIC_ARN": stack["topic_arn"],
+        **extra,
+    }
+    return load_config(env)
+
+
+@contextlib.asynccontextmanager
+async def replicas(count: int, cfg: Config, clock: FakeClock) -> AsyncIterator[list[Replica]]:
+    async with AsyncExitStack() as stack:
+        made: list[Replica] = []
+        for index in range(count):
+            metrics = Metrics()
+            aws = await stack.enter_async_context(
+                Aws(REGION, endpoint_url=cfg.aws_endpoint_url, metrics=metrics, services=SERVICES)
+            )
+            remediator = Remediator(aws, cfg, metrics, clock=clock, rng=random.Random(index), holder=f"replica-{index}")
+            processor = Processor(AuditStore(aws, cfg.audit_table), metrics, hooks=[remediator.on_event])
+            made.append(Replica(remediator, processor, RetryJob(remediator), metrics))
+        yield made
+
+
+@dataclass
+class Secret:
+    arn: str
+    name: str
+    current: str
+    pending: str | None
+    previous: str | None
+
+
+def make_secret(endpoint: str, *, tags: dict[str, str] | None = None, pending: str = "dangling") -> Secret:
+    """A secret with rotation enabled and AWSPENDING `dangling` (its own version), `on_current`, or `none`."""
+    sm = boto("secretsmanager", endpoint)
+    name = f"remediation-test/{uuid.uuid4().hex[:8]}"
+    tag_list = [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
+    arn = str(sm.create_secret(Name=name, SecretString=f"{CANARY}-1", Tags=tag_list)["ARN"])
+    # moto enables rotation only through RotateSecret; without a Lambda it promotes a copy at once.
+    sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    if pending == "dangling":
+        sm.put_secret_value(SecretId=arn, SecretString=f"{CANARY}-2", VersionStages=["AWSPENDING"])
+    elif pending == "on_current":
+        current = labels(endpoint, arn)["AWSCURRENT"]
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", MoveToVersionId=current)
+    found = labels(endpoint, arn)
+    return Secret(arn, name, found["AWSCURRENT"], found.get("AWSPENDING"), found.get("AWSPREVIOUS"))
+
+
+def labels(endpoint: str, arn: str) -> dict[str, str]:
+    """Label -> version id, from DescribeSecret."""
+    described = boto("secretsmanager", endpoint).describe_secret(SecretId=arn)
+    return {label: version for version, stages in described["VersionIdsToStages"].items() for label in stages}
+
+
+def failed(secret: Secret, step: str, rotation_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    return build_event("RotationFailed", secret.arn, rotation_id=rotation_id or str(uuid.uuid4()), step=step, **extra)
+
+
+def parsed(envelope: dict[str, Any]) -> RotationEvent:
+    event = parse_message(json.dumps(envelope))
+    assert isinstance(event, RotationEvent), event
+    return event
+
+
+def subscribe(endpoint: str, topic_arn: str) -> str:
+    """An SQS queue subscribed (raw delivery) to the topic; its URL."""
+    sqs, sns = boto("sqs", endpoint), boto("sns", endpoint)
+    url = str(sqs.create_queue(QueueName=f"notes-{uuid.uuid4().hex[:10]}")["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def drain(endpoint: str, url: str) -> list[dict[str, Any]]:
+    """Every notification in the queue so far (SNS delivers to SQS before Publish returns, in the emulator)."""
+    sqs = boto("sqs", endpoint)
+    found: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=600
+        ).get("Messages", [])
+        if not got:
+            return found
+        for message in got:
+            attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+            found.append({"body": json.loads(message["Body"]), "attributes": attributes, "raw": message["Body"]})
+
+
+def table_items(endpoint: str, table: str) -> list[dict[str, Any]]:
+    client = boto("dynamodb", endpoint)
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        items.extend(from_dynamo(item) for item in page["Items"])
+    return items
+
+
+def remediation_items(endpoint: str, table: str, arn: str) -> list[dict[str, Any]]:
+    return [i for i in table_items(endpoint, table) if i.get("kind") == "remediation" and i["secret_arn"] == arn]
