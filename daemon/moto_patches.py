@@ -255,12 +255,81 @@ def _patch_dynamodb_lock(patch: str) -> None:
         setattr(backend, name, locked)
 
 
+# --- patch 6: SQS operations one at a time ------------------------------------------------------------------
+# WHY: moto's SQS queue is not safe under concurrent requests. DeleteMessage rebuilds the queue's message list
+# from a snapshot, so two concurrent deletes (or a delete racing a send) can undo each other: the "deleted"
+# message comes back after its visibility timeout. Two concurrent receives can also hand out the same message.
+# AWS does neither. Every SQS operation now runs under one lock; a long-poll receive takes the lock only
+# for each non-blocking attempt and waits for new messages outside it, so long polls still block and wake.
+_SQS_OPERATIONS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "get_queue_attributes",
+    "set_queue_attributes",
+)
+_sqs_lock = threading.RLock()
+
+
+def _patch_sqs_serialised(patch: str) -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs import models
+
+    backend = require(models, patch, "SQSBackend")
+    require(backend, patch, "receive_message", *_SQS_OPERATIONS)
+    require(models.Queue, patch, "wait_for_messages")
+    for name in _SQS_OPERATIONS:
+        original = getattr(backend, name)
+        if getattr(original, _MARK + "_sqs", None):
+            continue
+
+        def locked(*args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            with _sqs_lock:
+                return __original(*args, **kwargs)
+
+        functools.update_wrapper(locked, original)
+        setattr(locked, _MARK + "_sqs", patch)
+        setattr(backend, name, locked)
+
+    receive = backend.receive_message
+    if getattr(receive, _MARK + "_sqs", None):
+        return
+    if "wait_seconds_timeout" not in inspect.signature(receive).parameters:
+        raise broken(patch, "SQSBackend.receive_message has no wait_seconds_timeout parameter")
+
+    @functools.wraps(receive)
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = unix_time() + int(wait_seconds_timeout or 0)
+        while True:
+            with _sqs_lock:
+                found = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - unix_time()
+            if found or remaining <= 0:
+                return found
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
+
+    setattr(receive_message, _MARK + "_sqs", patch)
+    backend.receive_message = receive_message
+
+
 _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("sqs-retention-check-o1", _patch_sqs_retention),
     ("dynamodb-query-rejects-key-filter", _patch_dynamodb_query_filter),
     ("ssm-automation-stand-in", _patch_ssm_automation),
     ("sqs-send-dedup-check-o1", _patch_sqs_send),
     ("dynamodb-single-writer", _patch_dynamodb_lock),
+    ("sqs-serialised", _patch_sqs_serialised),
 )
 
 
