@@ -7,6 +7,7 @@ errors, counts it, and turns botocore/aiohttp failures into `TransientAwsError` 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -52,6 +53,7 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "TransactionInProgressException",
+        "TransactionConflictException",
         "KMS.ThrottlingException",
         "RequestTimeout",
         "RequestTimeoutException",
@@ -100,6 +102,7 @@ class Aws:
         pool_size: int = 64,
         read_timeout_s: float = 40.0,
         services: tuple[str, ...] = SERVICES,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
@@ -107,6 +110,9 @@ class Aws:
         self.max_attempts = max_attempts
         self.max_retry_s = max_retry_s
         self._services = services
+        # Temporary credentials (aws_access_key_id, aws_secret_access_key, aws_session_token), e.g. from
+        # sts:AssumeRole for another account; None means the default chain. Never logged.
+        self._credentials = dict(credentials or {})
         self._config = AioConfig(
             connect_timeout=5,
             read_timeout=read_timeout_s,
@@ -121,7 +127,11 @@ class Aws:
         for service in self._services:
             self._clients[service] = await self._stack.enter_async_context(
                 session.create_client(
-                    service, region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
+                    **self._credentials,
                 )
             )
         return self

@@ -16,6 +16,7 @@ from typing import Any
 
 from daemon.errors import ConfigError
 from daemon.sync_render import pair_problems
+from daemon.timer import parse_schedule
 
 ENV_PREFIX = "ROTAUDIT_"
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -187,21 +188,11 @@ def _arn(service: str) -> Parser:
     return parse
 
 
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
-
-
 def _schedule(value: Any) -> str:
-    """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC."""
+    """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC; parsed fully so start-up names any error."""
     text = _str(value)
-    rate = _RATE.match(text)
-    if rate:
-        if int(rate.group(1)) < 1 or (int(rate.group(1)) == 1) != (not rate.group(2).endswith("s")):
-            raise ValueError("rate needs a positive number and a matching unit, e.g. rate(1 hour), rate(5 minutes)")
-        return text
-    if _CRON.match(text):
-        return text
-    raise ValueError("must be rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)")
+    parse_schedule(text)  # ValueError names what is wrong
+    return text
 
 
 def _tag(value: Any) -> str:

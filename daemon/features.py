@@ -20,6 +20,7 @@ from daemon.metrics import Metrics
 from daemon.processor import EventHook
 from daemon.remediation_job import RetryJob
 from daemon.remediator import Remediator
+from daemon.scanner import Scanner
 from daemon.sync import Syncer
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -44,4 +45,6 @@ def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics
         remediator = Remediator(aws, config, metrics)
         features.hooks.append(remediator.on_event)
         features.jobs["remediation"] = RetryJob(remediator).run
+    if config.scan_enabled:
+        features.jobs["scan"] = Scanner.from_config(aws, config, metrics).run
     return features

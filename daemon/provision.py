@@ -14,6 +14,7 @@ from daemon.audit import BY_NAME_INDEX
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
+from daemon.scan_report import BY_RUN_ATTRIBUTES, BY_RUN_GSI
 
 MAX_RECEIVE_COUNT = 5
 RETENTION_S = 14 * 24 * 3600
@@ -46,6 +47,7 @@ def table_definition(name: str) -> dict[str, Any]:
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "secret_name", "AttributeType": "S"},
+            *BY_RUN_ATTRIBUTES,
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -59,7 +61,8 @@ def table_definition(name: str) -> dict[str, Any]:
                     {"AttributeName": "sk", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            BY_RUN_GSI,
         ],
         "SSESpecification": {"Enabled": True},
     }
