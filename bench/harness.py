@@ -123,12 +123,17 @@ class Watcher:
         self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint_url)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint_url)
         self.stack = stack
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # every HTTP request sent, botocore's retries included
+        for client in (self.sqs, self.dynamodb):
+            client.meta.events.register("before-send", self._count)
         self.samples: list[tuple[float, int, int]] = []  # (time, visible, in flight) of the main queue
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)  # "before-send.sqs.GetQueueAttributes"
+        self.calls[f"{service}.{operation}"] += 1
 
     def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages."""
-        self.calls["sqs.GetQueueAttributes"] += 1
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
         visible, hidden = (int(attributes[name]) for name in names)
@@ -137,11 +142,17 @@ class Watcher:
         return visible, hidden
 
     def count_items(self) -> int:
+        """Event items in the audit table (their sort key holds "#event#")."""
         count, start_key = 0, None
         while True:
-            self.calls["dynamodb.Scan"] += 1
             extra = {"ExclusiveStartKey": start_key} if start_key else {}
-            page = self.dynamodb.scan(TableName=self.stack["table_name"], Select="COUNT", **extra)
+            page = self.dynamodb.scan(
+                TableName=self.stack["table_name"],
+                Select="COUNT",
+                FilterExpression="contains(sk, :event)",  # event items only, whatever else a contender writes
+                ExpressionAttributeValues={":event": {"S": "#event#"}},
+                **extra,
+            )
             count += int(page["Count"])
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
