@@ -231,3 +231,19 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def backdate_secret(name: str, days: float, *, region: str, account: str = "123456789012") -> None:
+    """Make a secret in this process's emulator look `days` older: its creation, last change and versions.
+
+    moto stamps everything with the current time and AWS offers no way to age a secret, so the demo and the
+    tests age one in moto's backend (AWS-FACTS §7). Works only for an emulator running in this process.
+    """
+    from moto.backends import get_backend
+
+    secret: Any = get_backend("secretsmanager")[account][region].secrets[name]  # FakeSecret
+    shift = int(days * 86_400)
+    secret.created_date -= shift
+    secret.last_changed_date -= shift
+    for version in secret.versions.values():
+        version["createdate"] -= shift

@@ -70,7 +70,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
     from daemon.provision import provision
 
     try:
-        from daemon.emulator import start_emulator
+        from daemon.emulator import backdate_secret, start_emulator
     except ImportError:
         print("rotaudit local needs the emulator extra: pip install 'rotaudit[emulator]'", file=sys.stderr)
         return 1
@@ -90,6 +90,8 @@ async def run_local(host: str, port: int, http_port: int) -> int:
         async with Aws(DEMO_REGION, endpoint_url=endpoint) as aws:
             resources = await provision(aws, DEMO_PREFIX)
             arns = await seed(aws)
+            # The stale secret's last rotation is 45 days old, so the start-up scan flags it.
+            backdate_secret(f"{DEMO_PREFIX}-stale", 45, region=DEMO_REGION)
             await demo_scenario(aws, arns)
         env = {
             "AWS_REGION": DEMO_REGION,

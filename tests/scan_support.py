@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from daemon.emulator import backdate_secret
 from daemon.provision import table_definition
 from daemon.scan_report import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX
 from tests.support import REGION
@@ -92,12 +93,7 @@ def secret_model(name: str, region: str = REGION, account: str = ACCOUNT) -> Any
 
 def backdate(name: str, days: float, region: str = REGION, account: str = ACCOUNT) -> None:
     """Move the secret's creation, last change and every version's creation `days` into the past."""
-    secret = secret_model(name, region, account)
-    shift = int(days * DAY_S)
-    secret.created_date -= shift
-    secret.last_changed_date -= shift
-    for version in secret.versions.values():
-        version["createdate"] -= shift
+    backdate_secret(name, days, region=region, account=account)
 
 
 def set_rotation(
