@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         default="patched",
         help="patched (default: no per-transaction table copy, no lost deletes) or project (daemon.emulator as is)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs of each contender but the baseline per latency, interleaved; the fastest counts (default 2)",
+    )
+    parser.add_argument("--baseline-repeat", type=int, default=1, help="runs of the baseline (slow) per latency")
     parser.add_argument("--workers", type=int, default=4, help="rotaudit's pollers and the ceiling's workers")
     parser.add_argument("--wait-time-s", type=int, default=1, help="long-poll wait for rotaudit and the ceiling")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up on a contender after this long")
@@ -92,8 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.info_logging and n == 0 and "rotaudit" in order and INFO_LOGGING not in order:
             order.append(INFO_LOGGING)
         emulator = EmulatorProcess(latency, OUT_DIR, EMULATORS[args.emulator])
+        plan = [
+            (rep, name)
+            for rep in range(max(args.repeat, args.baseline_repeat))
+            for name in order
+            if rep < (args.baseline_repeat if name == "baseline" else args.repeat)
+        ]
         try:
-            for name in order:
+            for rep, name in plan:
                 figures = measure(
                     name,
                     emulator,
@@ -103,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                     out_dir=OUT_DIR,
                     timeout_s=args.timeout_s,
                 )
-                runs.append(figures)
+                runs.append({**figures, "repeat": rep})
                 print(
-                    f"bench: {latency:g} ms {name:<13} {figures['seconds']:7.2f} s "
+                    f"bench: {latency:g} ms {name:<13} #{rep + 1} {figures['seconds']:7.2f} s "
                     f"{figures['unique_events_per_s']:8.1f} events/s "
                     f"{figures['aws_calls_per_unique_event']:6.3f} calls/event "
                     f"{figures['cpu_ms_per_unique_event']:7.3f} CPU ms/event",
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": SEED,
         "workers": args.workers,
         "wait_time_s": args.wait_time_s,
+        "repeat": args.repeat,
+        "baseline_repeat": args.baseline_repeat,
         "latency_ms": latencies,
         "contenders": [*contenders, *([INFO_LOGGING] if args.info_logging else [])],
         "emulator": f"{args.emulator} (python -m {EMULATORS[args.emulator]})",

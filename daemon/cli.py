@@ -154,7 +154,8 @@ async def _history(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            str(item.get("event_time", item.get("checked_at", ""))),
+            # The sort key's time: what orders the history (a scan row's is its window's start).
+            str(item.get("sk", "")).split("#", 1)[0] or str(item.get("event_time", "")),
             str(item.get("kind", "")),
             str(item.get("event_name", item.get("status", ""))),
             str(item.get("rotation_id", item.get("run_id", ""))),
