@@ -71,6 +71,7 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "dynamodb-query-rejects-key-filter",
         "ssm-automation-stand-in",
         "sqs-send-dedup-check-o1",
+        "dynamodb-transaction-check-then-write",
         "dynamodb-single-writer",
         "sqs-serialised",
     ]
@@ -384,3 +385,28 @@ def test_concurrent_deletes_do_not_undo_each_other(emulator: Emulator) -> None:
     assert sorted(received, key=int) == [str(i) for i in range(500)]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+
+def test_transactions_keep_their_all_or_nothing_semantics(client: ClientFactory, keyed_table: str) -> None:
+    """After the transaction-cost patch a failed condition still cancels the whole transaction, with reasons."""
+    dynamodb = client("dynamodb")
+    puts = [
+        {
+            "Put": {
+                "TableName": keyed_table,
+                "Item": {"pk": {"S": "tx"}, "sk": {"S": sk}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        for sk in ("one", "two", "a")
+    ]
+    puts[2]["Put"]["Item"]["pk"] = {"S": "p"}  # the fixture's existing item (p, a): its condition fails
+    with pytest.raises(ClientError) as caught:
+        dynamodb.transact_write_items(TransactItems=puts)
+    reasons = caught.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["None", "None", "ConditionalCheckFailed"]
+    assert reasons[2]["Item"]["colour"] == {"S": "red"}
+    assert dynamodb.get_item(TableName=keyed_table, Key={"pk": {"S": "tx"}, "sk": {"S": "one"}}).get("Item") is None
+    dynamodb.transact_write_items(TransactItems=puts[:2])
+    assert dynamodb.get_item(TableName=keyed_table, Key={"pk": {"S": "tx"}, "sk": {"S": "one"}})["Item"]
