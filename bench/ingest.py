@@ -1,9 +1,9 @@
 """`make bench`: drain the same prefilled queue with rotaudit, a seed-style baseline and a raw ceiling.
 
-For each latency (default 0 and 20 ms injected per AWS call) one emulator process (bench/patched_emulator.py
-unless `--emulator project`) serves every contender in turn; each contender gets fresh resources and the same
-2,000 messages (a third exact duplicates). Prints a table and the ratios with PASS/MISS against the issue's
-targets; writes bench/results.json and bench/results.md. Logs of every process go to bench/out/.
+For each latency (default 0 and 20 ms injected per AWS call) one emulator process (`python -m daemon.emulator`,
+the patched moto that `make run` and the tests use) serves every contender in turn; each contender gets fresh
+resources and the same 2,000 messages (a third exact duplicates). Prints a table and the ratios with PASS/MISS
+against the issue's targets; writes bench/results.json and bench/results.md. Logs of every process go to bench/out/.
 
     .venv/bin/python -m bench.ingest [--events 2000] [--latency-ms 0,20] [--only rotaudit,ceiling,baseline]
 """
@@ -24,11 +24,9 @@ from bench.workload import SEED, build_workload
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
-# "patched" (the default) is `python -m daemon.emulator` with two moto artifacts removed that AWS does not have
-# and that swamp what is measured: TransactWriteItems copying the whole table per call, and concurrent deletes
-# lost (a 60 s stall each time). See bench/patched_emulator.py. "project" is the emulator exactly as `make run`
-# and the tests use it: with it rotaudit's runs take minutes, and `make bench` over 20.
-EMULATORS = {"patched": "bench.patched_emulator", "project": "daemon.emulator"}
+# The project's emulator, patched (daemon/moto_patches.py) for the two moto artifacts that would otherwise swamp
+# what is measured: TransactWriteItems copying the whole table per call, and concurrent deletes lost.
+EMULATORS = {"project": "daemon.emulator"}
 
 
 def _csv(value: str) -> list[str]:
@@ -53,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--emulator",
         choices=sorted(EMULATORS),
-        default="patched",
-        help="patched (default: no per-transaction table copy, no lost deletes) or project (daemon.emulator as is)",
+        default="project",
+        help="the emulator module to run (daemon.emulator)",
     )
     parser.add_argument(
         "--repeat",
@@ -75,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.out is None:
-        name = "results.json" if args.emulator == "patched" else f"results-{args.emulator}-emulator.json"
+        name = "results.json"
         args.out = BENCH_DIR / name
     latencies = [float(part) for part in _csv(args.latency_ms)]
     contenders = _csv(args.only)

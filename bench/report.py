@@ -26,6 +26,7 @@ _COLUMNS = (
     ("aws_calls_per_unique_event", "AWS calls/event"),
     ("cpu_ms_per_unique_event", "CPU ms/event"),
     ("cpu_ms_per_message", "CPU ms/msg"),
+    ("emulator_cpu_s", "emulator CPU s"),
     ("redeliveries", "redelivered"),
     ("stalled_s", "stalled s"),
 )
@@ -151,10 +152,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{params['messages']} messages ({params['unique_events']} distinct rotation events, "
         f"{params['duplicates']} exact duplicates, {params['secrets']} secrets), {params['workers']} pollers, "
-        f"moto {machine['moto']} emulator ({params['emulator']}) in its own process, {machine['nproc']} CPUs, "
+        f"moto {machine['moto']} in its own process (emulator: {params['emulator']}), {machine['nproc']} CPUs, "
         f"Python {machine['python']}, "
         f"{result['date'][:10]}. AWS calls exclude start-up and the harness's polling; CPU is the consumer "
-        "process's user + system time from ready to drained. Each row is the fastest of the runs listed "
+        "process's user + system time from ready to drained; *emulator CPU s* is the emulator's over the same "
+        "window (what the contender's calls, and the harness's polling, cost it). Each row is the fastest of "
+        "the runs listed "
         f"({params['repeat']} per contender, {params['baseline_repeat']} for the baseline, interleaved). "
         f"*redelivered*: deliveries beyond the {params['messages']:,} messages; *stalled s*: time with nothing "
         "visible and nothing settling (messages whose delete the emulator lost, waiting out their visibility "

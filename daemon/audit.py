@@ -137,9 +137,11 @@ class AuditStore:
     async def _insert(self, items: list[dict[str, Any]]) -> list[Outcome]:
         if len(items) == 1:
             return [await self._put_one(items[0])]
+        encoded = [to_dynamo(item) for item in items]  # once, not once per round
         result: dict[int, Outcome] = {}
         remaining = list(range(len(items)))
-        for attempt in range(_CONFLICT_ATTEMPTS):
+        conflicts = 0
+        while remaining and conflicts < _CONFLICT_ATTEMPTS:
             try:
                 await self.aws.call(
                     "dynamodb",
@@ -148,7 +150,7 @@ class AuditStore:
                         {
                             "Put": {
                                 "TableName": self.table,
-                                "Item": to_dynamo(items[i]),
+                                "Item": encoded[i],
                                 "ConditionExpression": "attribute_not_exists(pk)",
                             }
                         }
@@ -162,22 +164,22 @@ class AuditStore:
                 if not isinstance(reasons, list) or len(reasons) != len(remaining):
                     raise
                 codes = [str(reason.get("Code", "None")) for reason in reasons]
-                for i, code in zip(remaining, codes, strict=True):
-                    if code == "ConditionalCheckFailed":
-                        result[i] = Outcome.DUPLICATE
+                duplicates = [i for i, code in zip(remaining, codes, strict=True) if code == "ConditionalCheckFailed"]
+                for i in duplicates:
+                    result[i] = Outcome.DUPLICATE
                 remaining = [i for i in remaining if i not in result]
                 if len(remaining) == 1:
                     result[remaining[0]] = await self._put_one(items[remaining[0]])
                     remaining = []
-                if not remaining:
-                    break
-                if "TransactionConflict" in codes:
-                    await asyncio.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+                if not duplicates:
+                    # Only a round that found nothing new counts against the limit: duplicates always shrink
+                    # the transaction, so they cannot loop.
+                    conflicts += 1
+                    await asyncio.sleep(random.uniform(0.02, 0.1) * conflicts)
                 continue
             for i in remaining:
                 result[i] = Outcome.RECORDED
             remaining = []
-            break
         if remaining:
             raise TransientAwsError(
                 "dynamodb", "transact_write_items", "TransactionConflict", "conflicts did not clear"
