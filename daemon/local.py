@@ -110,7 +110,8 @@ async def run_local(host: str, port: int, http_port: int) -> int:
                     f"  metrics:  http://127.0.0.1:{http_port}/metrics   health: http://127.0.0.1:{http_port}/healthz",
                     f"  audit:    {creds} aws --endpoint-url {endpoint} --region {DEMO_REGION} dynamodb scan "
                     f"--table-name {resources['table_name']} --output table "
-                    "--query 'Items[*].[secret_name.S,event_name.S,rotation_id.S,event_time.S]'",
+                    "--query 'Items[?secret_name].[kind.S,secret_name.S,"
+                    "event_name.S||status.S,rotation_id.S||run_id.S]'",
                     f"  history:  {creds} AWS_REGION={DEMO_REGION} AWS_ENDPOINT_URL={endpoint} "
                     f".venv/bin/rotaudit history {DEMO_PREFIX}-stale --table {resources['table_name']}",
                     "  Ctrl-C stops everything.",
