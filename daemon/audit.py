@@ -90,6 +90,32 @@ def from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
+async def put_if_absent(
+    aws: Aws,
+    table: str,
+    item: dict[str, Any],
+    *,
+    condition: str = "attribute_not_exists(pk)",
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """A conditional PutItem: True if written, False if the condition failed (an expected outcome, not an error)."""
+    extra: dict[str, Any] = {}
+    if names:
+        extra["ExpressionAttributeNames"] = names
+    if values:
+        extra["ExpressionAttributeValues"] = to_dynamo(values)
+    try:
+        await aws.call(
+            "dynamodb", "put_item", TableName=table, Item=to_dynamo(item), ConditionExpression=condition, **extra
+        )
+    except PermanentAwsError as exc:
+        if exc.code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class PendingWrite:
     event: RotationEvent
@@ -187,19 +213,8 @@ class AuditStore:
         return [result[i] for i in range(len(items))]
 
     async def _put_one(self, item: dict[str, Any]) -> Outcome:
-        try:
-            await self.aws.call(
-                "dynamodb",
-                "put_item",
-                TableName=self.table,
-                Item=to_dynamo(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except PermanentAwsError as exc:
-            if exc.code == "ConditionalCheckFailedException":
-                return Outcome.DUPLICATE
-            raise
-        return Outcome.RECORDED
+        recorded = await put_if_absent(self.aws, self.table, item)
+        return Outcome.RECORDED if recorded else Outcome.DUPLICATE
 
     async def history(self, secret: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """A secret's items, newest first: by ARN on the table, by name on the `by_name` index."""

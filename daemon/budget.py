@@ -10,9 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.audit import to_dynamo, utc_iso
+from daemon.audit import put_if_absent, to_dynamo, utc_iso
 from daemon.aws import Aws
-from daemon.errors import PermanentAwsError
 from daemon.provision import TTL_ATTRIBUTE
 from daemon.remediation import BUDGET_WINDOW_S, Failure
 
@@ -59,14 +58,4 @@ class AttemptLedger:
             "token": token,
             TTL_ATTRIBUTE: int((now + ATTEMPT_RETENTION).timestamp()),
         }
-        try:
-            await self.aws.call(
-                "dynamodb",
-                "put_item",
-                TableName=self.table,
-                Item=to_dynamo(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except PermanentAwsError as exc:
-            if exc.code != "ConditionalCheckFailedException":
-                raise
+        await put_if_absent(self.aws, self.table, item)  # already there: this attempt was counted before

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from daemon.audit import to_dynamo, utc_iso
+from daemon.audit import put_if_absent, to_dynamo, utc_iso
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
@@ -158,23 +158,14 @@ class Notifier:
             "claimed_at_ms": int(now.timestamp() * 1000),
             TTL_ATTRIBUTE: int((now + MARKER_RETENTION).timestamp()),
         }
-        try:
-            await self.aws.call(
-                "dynamodb",
-                "put_item",
-                TableName=self.table,
-                Item=to_dynamo(item),
-                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND claimed_at_ms < :stale)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_dynamo(
-                    {":sending": "sending", ":stale": int((now - self.stale_after).timestamp() * 1000)}
-                ),
-            )
-        except PermanentAwsError as exc:
-            if exc.code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return await put_if_absent(
+            self.aws,
+            self.table,
+            item,
+            condition="attribute_not_exists(pk) OR (#state = :sending AND claimed_at_ms < :stale)",
+            names={"#state": "state"},
+            values={":sending": "sending", ":stale": int((now - self.stale_after).timestamp() * 1000)},
+        )
 
     async def _unmark(self, key: dict[str, str]) -> None:
         """After a failed publish: let the next attempt send at once (only while still `sending`)."""
