@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/lock.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean test-deploy
+
+# Each deploy concern (container, terraform, monitoring, chaos) keeps its own targets in mk/<name>.mk.
+include $(sort $(wildcard mk/*.mk))
 
 install: $(STAMP)
 
@@ -22,6 +25,10 @@ run: install
 ## make test: lint, type-check and every test.
 test: install lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+	$(MAKE) test-deploy
+
+## make test-deploy: the container image, Terraform, Prometheus rules and dashboard (each target in mk/*.mk).
+test-deploy: $(DEPLOY_TESTS)
 
 lint: install
 	$(BIN)/ruff check daemon tests $(wildcard bench)
@@ -32,7 +39,7 @@ typecheck: install
 
 ## make bench: ingest benchmark against baselines on the same emulator; writes bench/results.json.
 bench: install
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
