@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,6 +28,8 @@ from daemon.events import RotationEvent
 BY_NAME_INDEX = "by_name"
 TRANSACTION_MAX_ITEMS = 100
 _CONFLICT_ATTEMPTS = 5
+KNOWN_KEYS_MAX = 20_000  # ≈ 4 MB of recently confirmed keys
+KNOWN_KEYS_TTL_S = 3600.0  # well inside any retention: an item confirmed this recently is still in the table
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -122,12 +126,47 @@ class PendingWrite:
     message_id: str = ""
 
 
+class KnownKeys:
+    """A bounded, expiring memory of item keys this process saw confirmed in the table (written or found there).
+
+    A duplicate delivery of a key held here needs no write: the item is known to exist. Only an optimisation —
+    a key that is forgotten, or was written by another replica, goes to DynamoDB's conditional write as before.
+    """
+
+    def __init__(
+        self, limit: int = KNOWN_KEYS_MAX, ttl_s: float = KNOWN_KEYS_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit = limit
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        seen_at = self._seen.get(key)
+        if seen_at is None:
+            return False
+        if self._clock() - seen_at > self._ttl_s:
+            del self._seen[key]
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, key: tuple[str, str]) -> None:
+        self._seen[key] = self._clock()
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+
+
 class AuditStore:
     """Reads and writes the audit table."""
 
-    def __init__(self, aws: Aws, table: str) -> None:
+    def __init__(self, aws: Aws, table: str, known: KnownKeys | None = None) -> None:
         self.aws = aws
         self.table = table
+        self.known = known if known is not None else KnownKeys()
 
     async def check_ready(self) -> None:
         """Start-up check: the table exists and is ACTIVE."""
@@ -142,22 +181,31 @@ class AuditStore:
     async def record_many(self, writes: Sequence[PendingWrite]) -> list[Outcome]:
         """Insert each event's item unless it exists; return one outcome per write, in order.
 
-        Duplicates within `writes` share one item. Raises TransientAwsError when AWS stays unavailable
-        (the caller leaves the messages for redelivery) and PermanentAwsError on anything else.
+        Duplicates within `writes` share one item, and a key this process recently saw confirmed is a duplicate
+        without a write. Raises TransientAwsError when AWS stays unavailable (the caller leaves the messages for
+        redelivery) and PermanentAwsError on anything else.
         """
         now = datetime.now(UTC)
         first_index: dict[tuple[str, str], int] = {}
+        keys: list[tuple[str, str]] = []
         alias: list[int] = []
         for index, write in enumerate(writes):
             key = event_key(write.event)
-            alias.append(first_index.setdefault((key["pk"], key["sk"]), index))
-        unique = sorted(set(alias))
+            keys.append((key["pk"], key["sk"]))
+            alias.append(first_index.setdefault(keys[-1], index))
         outcomes: dict[int, Outcome] = {}
+        unique = []
+        for i in sorted(set(alias)):
+            if keys[i] in self.known:
+                outcomes[i] = Outcome.DUPLICATE
+            else:
+                unique.append(i)
         for start in range(0, len(unique), TRANSACTION_MAX_ITEMS):
             chunk = unique[start : start + TRANSACTION_MAX_ITEMS]
             items = [event_item(writes[i].event, now, writes[i].message_id) for i in chunk]
             for i, outcome in zip(chunk, await self._insert(items), strict=True):
                 outcomes[i] = outcome
+                self.known.add(keys[i])
         return [outcomes[i] if i == index else Outcome.DUPLICATE for index, i in enumerate(alias)]
 
     async def _insert(self, items: list[dict[str, Any]]) -> list[Outcome]:
