@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from daemon.emit import build_event
+from tests.stall_proxy import StallProxy
 from tests.support import REGION, ROOT, boto, daemon_env, free_port, rotaudit_cmd, wait_until
 
 pytestmark = pytest.mark.slow
@@ -286,3 +287,32 @@ def test_rotaudit_local_comes_up_and_writes_the_demo_items(tmp_path: Path) -> No
     finally:
         stdout, _ = proc.communicate()
     assert "dynamodb scan" in stdout
+
+
+def test_second_signal_forces_exit_and_loses_nothing(endpoint: str, stack: dict[str, str], tmp_path: Path) -> None:
+    """A second SIGTERM during a drain that cannot finish exits 130 at once; the unfinished message is redelivered."""
+    with StallProxy(endpoint, free_port()) as proxy:
+        drain = {"ROTAUDIT_DRAIN_TIMEOUT_S": "50", "ROTAUDIT_VISIBILITY_TIMEOUT_S": "60"}
+        env = daemon_env(proxy.url, stack, ROTAUDIT_LOG_LEVEL="info", **drain)
+        port = int(env["ROTAUDIT_HTTP_PORT"])
+        proc = _start(env, tmp_path)
+        try:
+            wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout_s=30)
+            proxy.hold()  # the audit write of the next message will not return
+            _send_events(endpoint, stack["queue_url"], [json.dumps(build_event("RotationSucceeded", _arn(0)))])
+            wait_until(lambda: proxy.held >= 1, timeout_s=30)
+            proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: _get(port, "/readyz")[0] == 503, timeout_s=10)
+            assert proc.poll() is None  # draining: the write is still in flight
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 130
+            assert time.monotonic() - started < 5
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    _, stderr = proc.communicate()
+    names = [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+    assert "daemon.forced_exit" in names
+    assert _count_items(endpoint, stack["table_name"]) == 0
+    assert _queue_depth(endpoint, stack["queue_url"]) == 1  # not deleted: SQS hands it out again
