@@ -8,6 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 
 from daemon import __version__
+from daemon.events import ROTATION_OUTCOMES
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LAG_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
@@ -27,6 +28,11 @@ class Metrics:
             ["event_name", "outcome"],
             registry=r,
         )
+        # Rotation outcomes' series exist at 0 from start-up: a series born at 1 hides its first event from
+        # increase(), which the alert rules (deploy/prometheus/rules.yml) take of them.
+        for event_name in sorted(ROTATION_OUTCOMES):
+            for outcome in ("recorded", "duplicate", "failed"):
+                self.events_processed.labels(event_name, outcome)
         self.event_processing_seconds = Histogram(
             "rotaudit_event_processing_seconds",
             "Time from receiving a message to its deletion from the queue.",

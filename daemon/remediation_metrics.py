@@ -33,6 +33,8 @@ class RemediationMetrics:
             ["kind"],
             registry=registry,
         )
+        for kind in ("remediated", "needs_human", "recovered", "planned"):  # at 0 from start-up, as in Metrics
+            self.notifications.labels(kind)
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> RemediationMetrics:
