@@ -294,6 +294,9 @@ def _dlq_entry(entry_id: str, message: Message, disposition: Disposition) -> dic
         "rotaudit.source_message_id": message.message_id,
         "rotaudit.rejected_at": utc_iso(datetime.now(UTC)),
     }
+    replay_id = message.attributes.get("rotaudit.replay_id", {}).get("StringValue")
+    if replay_id:  # a replayed message rejected again: `dlq replay` must know it sent this one already
+        ours["rotaudit.replay_id"] = replay_id
     for key, value in ours.items():
         attributes[key] = {"DataType": "String", "StringValue": value}
     attributes["rotaudit.receive_count"] = {"DataType": "Number", "StringValue": str(message.receive_count)}

@@ -183,7 +183,10 @@ class Replayer:
             for message in new:
                 if self._full():
                     break  # beyond --max: left as it was
-                if self.filters.matches(message):
+                if message.replay_id == self.replay_id:
+                    # This walk sent it back and it was dead-lettered again: sending it once more would never end.
+                    self.counts.skipped += 1
+                elif self.filters.matches(message):
                     self.counts.matched += 1
                     chosen.append(message)
                 else:

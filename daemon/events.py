@@ -146,7 +146,7 @@ def _load(body: str | bytes) -> dict[str, object]:
         raise _Rejected(RejectReason.TOO_LARGE, f"body is {size} bytes, over the {MAX_BODY_BYTES}-byte limit")
     try:
         text = body.removeprefix("\ufeff") if isinstance(body, str) else body.decode("utf-8-sig")
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_a_json_number)
     except UnicodeDecodeError:
         raise _Rejected(RejectReason.NOT_JSON, "body is not valid UTF-8") from None
     except (ValueError, RecursionError):
@@ -154,6 +154,11 @@ def _load(body: str | bytes) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _Rejected(RejectReason.NOT_JSON, "body is JSON but not an object")
     return value
+
+
+def _not_a_json_number(name: str) -> object:
+    """NaN, Infinity and -Infinity: Python's json reads them, but they are not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _parse_event(
@@ -321,6 +326,8 @@ def _label(detail: dict[str, object]) -> str | None:
         raise _Rejected(RejectReason.BAD_FIELD, "labelUpdated is not a string or a list of strings")
     if labels is not None and len(labels) > MAX_LABEL_CHARS:
         raise _Rejected(RejectReason.BAD_FIELD, f"labelUpdated is over {MAX_LABEL_CHARS} characters")
+    if labels is not None and not _is_unicode(labels):
+        raise _Rejected(RejectReason.BAD_FIELD, "labelUpdated holds a lone surrogate")
     return labels or None
 
 
@@ -340,4 +347,17 @@ def _text(value: object, *path: str) -> str | None:
         return None
     if not isinstance(found, str):
         raise _Rejected(RejectReason.BAD_FIELD, f"{'.'.join(path)} is not a string")
+    if not _is_unicode(found):
+        raise _Rejected(RejectReason.BAD_FIELD, f"{'.'.join(path)} holds a lone surrogate")
     return found
+
+
+def _is_unicode(text: str) -> bool:
+    """False when `text` holds a lone surrogate: JSON can escape one, but UTF-8 (so DynamoDB, SNS, SQS) cannot."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
