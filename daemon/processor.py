@@ -88,25 +88,38 @@ class Processor:
                 writes.append((index, parsed))
 
         if writes:
-            try:
-                outcomes = await self.store.record_many(
-                    [PendingWrite(event, messages[i].message_id) for i, event in writes]
-                )
-            except AwsError as exc:
-                retry = isinstance(exc, TransientAwsError)
-                self.log.warning(
-                    "event.write_failed",
-                    error=str(exc),
-                    transient=retry,
-                    messages=len(writes),
-                )
-                for index, event in writes:
+            for (index, event), result in zip(writes, await self._record(messages, writes), strict=True):
+                if isinstance(result, AwsError):
                     self.metrics.events_processed.labels(event.event_name, "failed").inc()
                     dispositions[index] = Disposition(Verdict.RETRY, event=event, outcome="write_failed")
-            else:
-                for (index, event), outcome in zip(writes, outcomes, strict=True):
-                    dispositions[index] = await self._follow_up(event, outcome)
+                else:
+                    dispositions[index] = await self._follow_up(event, result)
         return [d if d is not None else Disposition(Verdict.RETRY) for d in dispositions]
+
+    async def _record(
+        self, messages: Sequence[Message], writes: list[tuple[int, RotationEvent]]
+    ) -> list[Outcome | AwsError]:
+        """One outcome or error per write. A permanent error fails a batch's transaction as a whole, so the batch
+        is then written item by item: one item AWS refuses must not hold back the others."""
+        pending = [PendingWrite(event, messages[i].message_id) for i, event in writes]
+        try:
+            return list(await self.store.record_many(pending))
+        except AwsError as exc:
+            self._log_write_failure(exc, len(pending))
+            if isinstance(exc, TransientAwsError) or len(pending) == 1:
+                return [exc] * len(pending)
+        results: list[Outcome | AwsError] = []
+        for write in pending:
+            try:
+                results.extend(await self.store.record_many([write]))
+            except AwsError as exc:
+                self._log_write_failure(exc, 1, **_ids(write.event))
+                results.append(exc)
+        return results
+
+    def _log_write_failure(self, exc: AwsError, messages: int, **ids: str) -> None:
+        transient = isinstance(exc, TransientAwsError)
+        self.log.warning("event.write_failed", error=str(exc), transient=transient, messages=messages, **ids)
 
     async def _follow_up(self, event: RotationEvent, outcome: Outcome) -> Disposition:
         for hook in self.hooks:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from daemon.audit import AuditStore
+from daemon.audit import AuditStore, Outcome, PendingWrite
 from daemon.aws import Aws
 from daemon.emit import build_event
+from daemon.errors import PermanentAwsError
 from daemon.metrics import Metrics
 from daemon.processor import Message, Processor, Verdict
 from tests.support import REGION, free_port
@@ -32,3 +34,29 @@ async def test_unreachable_dynamodb_leaves_valid_messages_for_redelivery() -> No
     assert metrics.registry.get_sample_value("rotaudit_aws_errors_total", put_labels) == 3
     failed = {"event_name": "RotationFailed", "outcome": "failed"}
     assert metrics.registry.get_sample_value("rotaudit_events_processed_total", failed) == 1
+
+
+class _RefusingStore(AuditStore):
+    """A store that refuses RotationFailed items the way DynamoDB refuses an item: a permanent error that fails
+    the whole transaction. Every field AWS could refuse is already refused by the parser, and the emulator does
+    not check index key types, so this stand-in is the only way to reach the refusal."""
+
+    def __init__(self) -> None:
+        self.recorded: list[str] = []
+
+    async def record_many(self, writes: Sequence[PendingWrite]) -> list[Outcome]:
+        if any(write.event.event_name == "RotationFailed" for write in writes):
+            raise PermanentAwsError("dynamodb", "transact_write_items", "ValidationException", "item refused")
+        self.recorded += [write.event.event_name for write in writes]
+        return [Outcome.RECORDED] * len(writes)
+
+
+async def test_an_item_aws_refuses_does_not_hold_back_its_batch() -> None:
+    """An item DynamoDB refuses fails alone (retried, then dead-lettered by SQS); the rest of its batch is recorded."""
+    store = _RefusingStore()
+    processor = Processor(store, Metrics())
+    names = ["RotationStarted", "RotationFailed", "RotationSucceeded"]
+    verdicts = await processor.process([_message(json.dumps(build_event(name, ARN))) for name in names])
+    assert [d.verdict for d in verdicts] == [Verdict.DONE, Verdict.RETRY, Verdict.DONE]
+    assert [d.outcome for d in verdicts] == ["recorded", "write_failed", "recorded"]
+    assert store.recorded == ["RotationStarted", "RotationSucceeded"]
