@@ -46,22 +46,33 @@ class BenchError(RuntimeError):
 class EmulatorProcess:
     """`python -m daemon.emulator` (or a variant of it) on a free port, with a fixed latency per AWS call."""
 
-    def __init__(self, latency_ms: float, out_dir: Path, module: str = "daemon.emulator") -> None:
+    def __init__(
+        self,
+        latency_ms: float,
+        out_dir: Path,
+        module: str = "daemon.emulator",
+        *,
+        name: str = "emulator",
+        extra_args: tuple[str, ...] = (),
+        start_timeout_s: float = 30.0,
+    ) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.latency_ms = latency_ms
-        self.stdout_path = out_dir / f"emulator-{latency_ms:g}ms.stdout"
+        self.stdout_path = out_dir / f"{name}-{latency_ms:g}ms.stdout"
         argv = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", "0"]
-        argv += ["--latency-ms", f"{latency_ms:g}"]
+        argv += ["--latency-ms", f"{latency_ms:g}", *extra_args]
         with self.stdout_path.open("wb") as out, self.stdout_path.with_suffix(".stderr").open("wb") as err:
             self.process = subprocess.Popen(argv, env=clean_env(), cwd=ROOT, stdout=out, stderr=err)
-        self.endpoint_url = self._wait_for_endpoint(30.0)
+        self.announcement: dict[str, Any] = {}  # the JSON line the emulator prints once it serves
+        self.endpoint_url = self._wait_for_endpoint(start_timeout_s)
 
     def _wait_for_endpoint(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for line in self.stdout_path.read_text().splitlines():
                 if line.startswith("{"):
-                    return str(json.loads(line)["endpoint_url"])
+                    self.announcement = json.loads(line)
+                    return str(self.announcement["endpoint_url"])
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
@@ -139,8 +150,8 @@ class Watcher:
         self.samples: list[tuple[float, int, int]] = []  # (time, visible, in flight) of the main queue
 
     def _count(self, event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".", 2)  # "before-send.sqs.GetQueueAttributes"
-        self.calls[f"{service}.{operation}"] += 1
+        _prefix, service_name, operation = event_name.split(".", 2)  # "before-send.sqs.GetQueueAttributes"
+        self.calls[f"{service_name}.{operation}"] += 1
 
     def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages."""
@@ -155,7 +166,7 @@ class Watcher:
         """Event items in the audit table (their sort key holds "#event#")."""
         count, start_key = 0, None
         while True:
-            extra = {"ExclusiveStartKey": start_key} if start_key else {}
+            extra: dict[str, Any] = {"ExclusiveStartKey": start_key} if start_key else {}
             page = self.dynamodb.scan(
                 TableName=self.stack["table_name"],
                 Select="COUNT",

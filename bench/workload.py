@@ -12,6 +12,7 @@ import json
 import random
 import string
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -135,7 +136,7 @@ def prepare(endpoint_url: str, prefix: str, bodies: list[str]) -> dict[str, str]
 
 async def _clean_up(endpoint_url: str, stack: dict[str, str]) -> None:
     async with _aws(endpoint_url) as aws:
-        calls = [
+        calls: list[Coroutine[Any, Any, Any]] = [
             aws.call("sqs", "delete_queue", QueueUrl=stack["queue_url"]),
             aws.call("sqs", "delete_queue", QueueUrl=stack["dlq_url"]),
             aws.call("dynamodb", "delete_table", TableName=stack["table_name"]),

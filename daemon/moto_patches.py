@@ -395,6 +395,12 @@ def _patch_sqs_serialised(patch: str) -> None:
     backend.receive_message = receive_message
 
 
+def _patch_secretsmanager_list(patch: str) -> None:
+    from daemon.moto_patches_secrets import patch_list_secrets  # imports this module: import on use
+
+    patch_list_secrets(patch)
+
+
 _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("sqs-retention-check-o1", _patch_sqs_retention),
     ("dynamodb-query-rejects-key-filter", _patch_dynamodb_query_filter),
@@ -403,6 +409,7 @@ _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("dynamodb-transaction-check-then-write", _patch_dynamodb_transactions),
     ("dynamodb-single-writer", _patch_dynamodb_lock),
     ("sqs-serialised", _patch_sqs_serialised),
+    ("secretsmanager-list-in-one-pass", _patch_secretsmanager_list),
 )
 
 

@@ -74,6 +74,7 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "dynamodb-transaction-check-then-write",
         "dynamodb-single-writer",
         "sqs-serialised",
+        "secretsmanager-list-in-one-pass",
     ]
     assert apply_patches() == first
 
@@ -173,6 +174,29 @@ def backdate_all(queue_name: str, seconds: float) -> None:
 
     for message in sqs_backends[ACCOUNT][REGION].get_queue(queue_name)._messages:
         message.sent_timestamp -= int(seconds * 1000)
+
+
+def test_list_secrets_pages_every_match_once_in_order(client: ClientFactory) -> None:
+    """Filtered ListSecrets pages hold each match once, in creation order, with no empty last page."""
+    sm = client("secretsmanager")
+    prefix = unique("pages")
+    managed = []
+    for i in range(13):
+        tags = [{"Key": "Managed", "Value": "true"}] if i % 3 else [{"Key": "Managed", "Value": "false"}]
+        name = f"{prefix}/{i:02d}"
+        sm.create_secret(Name=name, SecretString="x", Tags=tags)
+        if i % 3:
+            managed.append(name)
+    filters = [{"Key": "name", "Values": [prefix]}, {"Key": "tag-value", "Values": ["true"]}]
+    pages, token = [], None
+    while True:
+        page = sm.list_secrets(Filters=filters, MaxResults=4, **({"NextToken": token} if token else {}))
+        pages.append([secret["Name"] for secret in page["SecretList"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert [len(page) for page in pages] == [4, 4]
+    assert [name for page in pages for name in page] == managed
 
 
 def test_sqs_message_older_than_retention_is_not_received(client: ClientFactory) -> None:

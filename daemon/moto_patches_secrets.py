@@ -1,0 +1,48 @@
+"""A pinned moto patch for Secrets Manager: ListSecrets pages in one pass over the secrets, as AWS's cost is.
+
+Kept apart from daemon/moto_patches.py (which registers it) so each module stays one screenful of concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon import moto_patches as mp
+
+
+# WHY: moto's list_secrets evaluates the filters on every secret and renders every match on every call, then
+# slices out one page: walking N secrets in pages of 100 costs O(N²/100) filter evaluations (10,000 managed
+# secrets among 12,000: 110 pages, 1.3 M evaluations, about 10 s of the emulator's CPU per scan). Here the
+# token is the position to resume from, so each secret is examined once per walk and only the page is
+# rendered. Same pages, same order (moto's insertion order); the last page carries no token, as in moto.
+def patch_list_secrets(patch: str) -> None:
+    from moto.secretsmanager import models
+
+    backend = models.SecretsManagerBackend
+    if getattr(mp.require(backend, patch, "list_secrets"), mp._MARK, None):
+        return
+    matches = mp.require(models, patch, "_matches", "MAX_RESULTS_DEFAULT")
+    default_page = models.MAX_RESULTS_DEFAULT
+
+    def list_secrets(
+        self: Any,
+        filters: list[dict[str, Any]],
+        max_results: int | None = default_page,
+        next_token: str | None = None,
+        include_planned_deletion: bool = False,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        secrets = list(self.secrets.values())
+        wanted = int(max_results or default_page)
+        page: list[dict[str, Any]] = []
+        position = int(next_token or 0)
+        while position < len(secrets):
+            secret = secrets[position]
+            hidden = getattr(secret, "deleted_date", None) and not include_planned_deletion
+            if not hidden and matches(secret, filters):
+                if len(page) == wanted:
+                    return page, str(position)  # the next page starts at this match
+                page.append(secret.to_dict())
+            position += 1
+        return page, None
+
+    mp._install(backend, list_secrets, patch)
