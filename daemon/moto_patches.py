@@ -401,6 +401,18 @@ def _patch_secretsmanager_list(patch: str) -> None:
     patch_list_secrets(patch)
 
 
+def _patch_sqs_redrive_format(patch: str) -> None:
+    from daemon.moto_patches_terraform import patch_sqs_redrive_format
+
+    patch_sqs_redrive_format(patch)
+
+
+def _patch_ecs_az_rebalancing(patch: str) -> None:
+    from daemon.moto_patches_terraform import patch_ecs_az_rebalancing
+
+    patch_ecs_az_rebalancing(patch)
+
+
 _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("sqs-retention-check-o1", _patch_sqs_retention),
     ("dynamodb-query-rejects-key-filter", _patch_dynamodb_query_filter),
@@ -410,6 +422,8 @@ _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("dynamodb-single-writer", _patch_dynamodb_lock),
     ("sqs-serialised", _patch_sqs_serialised),
     ("secretsmanager-list-in-one-pass", _patch_secretsmanager_list),
+    ("sqs-redrive-policy-compact", _patch_sqs_redrive_format),
+    ("ecs-service-az-rebalancing", _patch_ecs_az_rebalancing),
 )
 
 

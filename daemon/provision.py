@@ -20,6 +20,7 @@ MAX_RECEIVE_COUNT = 5
 RETENTION_S = 14 * 24 * 3600
 QUEUE_VISIBILITY_S = 60
 TTL_ATTRIBUTE = "expires_at"
+TOPIC_KMS_KEY = "alias/aws/sns"
 
 
 def rotation_event_pattern() -> dict[str, Any]:
@@ -106,7 +107,7 @@ async def _table(aws: Aws, name: str) -> str:
     return name
 
 
-async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, description: str) -> str:
+async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, dlq_arn: str, description: str) -> str:
     created = await aws.call(
         "events",
         "put_rule",
@@ -115,17 +116,19 @@ async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, de
         State="ENABLED",
         Description=description,
     )
-    await aws.call("events", "put_targets", Rule=name, Targets=[{"Id": "rotaudit-queue", "Arn": queue_arn}])
+    # An event EventBridge cannot deliver lands in the DLQ, where rotaudit reports it as eventbridge_undelivered.
+    target = {"Id": "rotaudit-queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": dlq_arn}}
+    await aws.call("events", "put_targets", Rule=name, Targets=[target])
     return str(created["RuleArn"])
 
 
-def queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
-    """Only our EventBridge rules may send to the queue."""
+def queue_policy(queue_arn: str, rule_arns: list[str], sid: str = "AllowRotationEventRules") -> dict[str, Any]:
+    """Only our EventBridge rules may send to the queue (and, with their undeliverable events, to the DLQ)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "AllowRotationEventRules",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
@@ -151,20 +154,26 @@ async def provision(aws: Aws, prefix: str) -> dict[str, str]:
     )
     table = await _table(aws, f"{prefix}-audit")
     topic_arn = str((await aws.call("sns", "create_topic", Name=f"{prefix}-notifications"))["TopicArn"])
+    # Encrypted at rest with the AWS-managed key (set apart from CreateTopic, which refuses an existing topic
+    # whose attributes differ).
+    await aws.call(
+        "sns", "set_topic_attributes", TopicArn=topic_arn, AttributeName="KmsMasterKeyId", AttributeValue=TOPIC_KMS_KEY
+    )
     rule_name = f"{prefix}-rotation-events"
     label_rule_name = f"{prefix}-label-updated"
     rule_arn = await _rule(
-        aws, rule_name, rotation_event_pattern(), queue_arn, "Secrets Manager rotation events to rotaudit"
+        aws, rule_name, rotation_event_pattern(), queue_arn, dlq_arn, "Secrets Manager rotation events to rotaudit"
     )
     label_rule_arn = await _rule(
-        aws, label_rule_name, label_event_pattern(), queue_arn, "Secrets Manager label moves to rotaudit"
+        aws, label_rule_name, label_event_pattern(), queue_arn, dlq_arn, "Secrets Manager label moves to rotaudit"
     )
-    await aws.call(
-        "sqs",
-        "set_queue_attributes",
-        QueueUrl=queue_url,
-        Attributes={"Policy": json.dumps(queue_policy(queue_arn, [rule_arn, label_rule_arn]))},
-    )
+    rules = [rule_arn, label_rule_arn]
+    for url, arn, sid in (
+        (queue_url, queue_arn, "AllowRotationEventRules"),
+        (dlq_url, dlq_arn, "AllowUndeliveredRotationEvents"),
+    ):
+        policy = json.dumps(queue_policy(arn, rules, sid))
+        await aws.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes={"Policy": policy})
     return {
         "queue_url": queue_url,
         "queue_arn": queue_arn,

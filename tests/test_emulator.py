@@ -75,6 +75,8 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "dynamodb-single-writer",
         "sqs-serialised",
         "secretsmanager-list-in-one-pass",
+        "sqs-redrive-policy-compact",
+        "ecs-service-az-rebalancing",
     ]
     assert apply_patches() == first
 

@@ -1,0 +1,61 @@
+# EventBridge rules that route Secrets Manager rotation events to the queue. The patterns are exactly the ones
+# `rotaudit provision` puts (daemon/provision.py); tests/test_terraform.py compares them.
+
+locals {
+  # daemon.events: ROTATION_EVENTS | API_CALL_EVENTS, sorted.
+  rotation_event_names = sort([
+    "RotationStarted", "RotationSucceeded", "RotationFailed", "RotationAbandoned",
+    "TestRotationStarted", "TestRotationSucceeded", "TestRotationFailed",
+    "RotateSecret", "CancelRotateSecret", "PutSecretValue", "UpdateSecretVersionStage",
+  ])
+
+  # Rotation outcomes are CloudTrail service events; API calls are API-call events: match both detail-types.
+  rotation_event_pattern = {
+    "source"      = ["aws.secretsmanager"]
+    "detail-type" = ["AWS Service Event via CloudTrail", "AWS API Call via CloudTrail"]
+    "detail" = {
+      "eventSource" = ["secretsmanager.amazonaws.com"]
+      "eventName"   = local.rotation_event_names
+    }
+  }
+
+  label_event_pattern = {
+    "source"      = ["aws.secretsmanager"]
+    "detail-type" = ["Secret Label Updated"]
+  }
+
+  event_rules = {
+    rotation = {
+      name        = "${var.name_prefix}-rotation-events"
+      description = "Secrets Manager rotation events to rotaudit"
+      pattern     = local.rotation_event_pattern
+    }
+    label = {
+      name        = "${var.name_prefix}-label-updated"
+      description = "Secrets Manager label moves to rotaudit"
+      pattern     = local.label_event_pattern
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "this" {
+  for_each = local.event_rules
+
+  name          = each.value.name
+  description   = each.value.description
+  event_pattern = jsonencode(each.value.pattern)
+  state         = "ENABLED"
+}
+
+resource "aws_cloudwatch_event_target" "queue" {
+  for_each = local.event_rules
+
+  rule      = aws_cloudwatch_event_rule.this[each.key].name
+  target_id = "rotaudit-queue"
+  arn       = aws_sqs_queue.events.arn
+
+  # An event EventBridge cannot deliver lands in the DLQ (rotaudit reports it as eventbridge_undelivered).
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}

@@ -1,0 +1,56 @@
+# The same keys `rotaudit provision` prints, and the ECS side.
+
+output "queue_url" {
+  value = aws_sqs_queue.events.url
+}
+output "queue_arn" {
+  value = aws_sqs_queue.events.arn
+}
+output "dlq_url" {
+  value = aws_sqs_queue.dlq.url
+}
+output "dlq_arn" {
+  value = aws_sqs_queue.dlq.arn
+}
+output "table_name" {
+  value = aws_dynamodb_table.audit.name
+}
+output "table_arn" {
+  value = aws_dynamodb_table.audit.arn
+}
+output "topic_arn" {
+  value = aws_sns_topic.notifications.arn
+}
+output "rule_name" {
+  value = aws_cloudwatch_event_rule.this["rotation"].name
+}
+output "rule_arn" {
+  value = aws_cloudwatch_event_rule.this["rotation"].arn
+}
+output "label_rule_name" {
+  value = aws_cloudwatch_event_rule.this["label"].name
+}
+output "label_rule_arn" {
+  value = aws_cloudwatch_event_rule.this["label"].arn
+}
+output "region" {
+  value = var.region
+}
+output "cluster_name" {
+  value = aws_ecs_cluster.this.name
+}
+output "service_name" {
+  value = aws_ecs_service.daemon.name
+}
+output "task_definition_arn" {
+  value = aws_ecs_task_definition.daemon.arn
+}
+output "task_role_arn" {
+  value = aws_iam_role.task.arn
+}
+output "execution_role_arn" {
+  value = aws_iam_role.execution.arn
+}
+output "log_group_name" {
+  value = aws_cloudwatch_log_group.daemon.name
+}

@@ -1,0 +1,237 @@
+# Inputs. Names of AWS resources all start with var.name_prefix, as `rotaudit provision --prefix` names them.
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (queue, DLQ, table, topic, rules, cluster, roles, log group)."
+  type        = string
+  default     = "rotaudit"
+
+  validation {
+    # IAM role names are at most 64 characters and the longest suffix here is "-execution".
+    condition     = can(regex("^[a-z][a-z0-9-]{1,39}$", var.name_prefix))
+    error_message = "name_prefix must be 2-40 characters: lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "image" {
+  description = "The rotaudit container image (repository:tag or @digest)."
+  type        = string
+}
+
+variable "desired_count" {
+  description = "Replicas of the daemon. Events are recorded once and scans run once per window whatever the count."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.desired_count >= 0 && floor(var.desired_count) == var.desired_count
+    error_message = "desired_count must be a whole number, 0 or more."
+  }
+}
+
+variable "cpu" {
+  description = "Fargate task CPU units."
+  type        = number
+  default     = 256
+}
+
+variable "memory" {
+  description = "Fargate task memory, MiB."
+  type        = number
+  default     = 512
+}
+
+variable "cpu_architecture" {
+  description = "X86_64 or ARM64, matching the image."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "max_age_days" {
+  description = "ROTAUDIT_MAX_AGE_DAYS: a managed secret older than this needs rotation."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.max_age_days >= 1 && floor(var.max_age_days) == var.max_age_days
+    error_message = "max_age_days must be a whole number of days, 1 or more."
+  }
+}
+
+variable "scan_schedule" {
+  description = "ROTAUDIT_SCAN_SCHEDULE, EventBridge syntax in UTC: rate(N minutes|hours|days) or cron(...). The daemon runs it on its own timer."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    # As EventBridge spells it: rate(1 hour) but rate(2 hours). The daemon re-checks it at start-up (exit 78).
+    condition     = can(regex("^(rate\\(1 (minute|hour|day)\\)|rate\\(([2-9]|[1-9][0-9]+) (minutes|hours|days)\\)|cron\\(.+\\))$", var.scan_schedule))
+    error_message = "scan_schedule must be rate(1 minute|hour|day), rate(N minutes|hours|days) or cron(...)."
+  }
+}
+
+variable "managed_tag" {
+  description = "The tag that marks a secret as rotaudit's to scan (ROTAUDIT_SCAN_TAG) and to write: the task role may change only secrets carrying it."
+  type        = object({ key = string, value = string })
+  default     = { key = "Managed", value = "true" }
+}
+
+variable "remediation_mode" {
+  description = "ROTAUDIT_REMEDIATION_MODE: apply, dry-run or off."
+  type        = string
+  default     = "apply"
+
+  validation {
+    condition     = contains(["apply", "dry-run", "off"], var.remediation_mode)
+    error_message = "remediation_mode must be apply, dry-run or off."
+  }
+}
+
+variable "allowed_accounts" {
+  description = "ROTAUDIT_ALLOWED_ACCOUNTS: account ids whose events are accepted (empty: any)."
+  type        = list(string)
+  default     = []
+}
+
+variable "http_port" {
+  description = "ROTAUDIT_HTTP_PORT: /metrics, /healthz and /readyz."
+  type        = number
+  default     = 9108
+}
+
+variable "drain_timeout_s" {
+  description = "ROTAUDIT_DRAIN_TIMEOUT_S: time in-flight work gets after SIGTERM. Must stay below stop_timeout_s."
+  type        = number
+  default     = 20
+}
+
+variable "stop_timeout_s" {
+  description = "ECS stopTimeout: seconds between SIGTERM and SIGKILL (Fargate allows 2-120)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.stop_timeout_s >= 2 && var.stop_timeout_s <= 120
+    error_message = "stop_timeout_s must be between 2 and 120 (Fargate's range)."
+  }
+}
+
+variable "extra_environment" {
+  description = "More ROTAUDIT_* settings for the container (e.g. ROTAUDIT_SYNC_PAIRS). Never put a secret value here."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.extra_environment) : startswith(k, "ROTAUDIT_")])
+    error_message = "extra_environment keys must start with ROTAUDIT_."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the service's tasks (awsvpc)."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the service's tasks. The daemon needs egress to AWS APIs and ingress only on http_port from the scraper."
+  type        = list(string)
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks a public IP (only for subnets without a NAT gateway or VPC endpoints)."
+  type        = bool
+  default     = false
+}
+
+variable "alert_emails" {
+  description = "Email addresses subscribed to the notification topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_redrive_allow_policy" {
+  description = "Let only this stack's queue use the DLQ (RedriveAllowPolicy). Off by default: moto, which deploy/local.sh runs on, hangs on it."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of the daemon's log group."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_arn" {
+  description = "Optional customer-managed KMS key for the audit table, the log group and the topic. Its key policy must admit DynamoDB, CloudWatch Logs (logs.<region>.amazonaws.com) and SNS. Null: AWS-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the audit table from deletion (turn off only for throw-away stacks)."
+  type        = bool
+  default     = true
+}
+
+variable "container_insights" {
+  description = "CloudWatch Container Insights on the cluster."
+  type        = bool
+  default     = true
+}
+
+variable "readable_secret_arns" {
+  description = "Secrets the daemon may read (describe, list versions, get value: scan, remediation, sync sources). Null: every secret in this account and region."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = length(coalesce(var.readable_secret_arns, ["unset"])) > 0
+    error_message = "readable_secret_arns must name at least one secret ARN or pattern (or be left unset)."
+  }
+}
+
+variable "secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt secrets the daemon reads or writes (kms:Decrypt/GenerateDataKey through Secrets Manager only)."
+  type        = list(string)
+  default     = []
+}
+
+variable "scan_role_arns" {
+  description = "Roles in other accounts the scan assumes (the role_arn entries of ROTAUDIT_SCAN_TARGETS)."
+  type        = list(string)
+  default     = []
+}
+
+variable "ecs_service_arns" {
+  description = "ECS services the derived-secret sync may redeploy (ecs:UpdateService)."
+  type        = list(string)
+  default     = []
+}
+
+variable "automation_document_arns" {
+  description = "SSM Automation documents remediation may start (the rotaudit:restart-document tags), as automation-definition ARNs."
+  type        = list(string)
+  default     = []
+}
+
+variable "ecr_repository_arns" {
+  description = "ECR repositories the execution role may pull the image from (empty for a public image)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource (merged with Application and Stack)."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,325 @@
+"""deploy/terraform: checkov-clean, and on the emulator the same shapes as `rotaudit provision`, torn down cleanly.
+
+The stack goes up once per module through `deploy/local.sh up` (its own emulator on a free port, the module
+applied from a working copy), is compared with `rotaudit provision` through the AWS API, runs the tutorial's
+three scenarios (`local.sh test`) and comes down (`local.sh down`). The tests run in file order: the last one
+tears the stack down. ECS tasks never run on the emulator, so the ECS side is checked as configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.config import load_config
+from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern, table_definition
+from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
+from tests.terraform_support import LOCAL_SH, MODULE, leftovers
+
+SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
+STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
+EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
+EVERY_KIND |= {"log-group", "secret"}
+SECRET_WRITES = {
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:RotateSecret",
+}
+
+
+@dataclass
+class Stack:
+    """A stack brought up by `deploy/local.sh up`."""
+
+    endpoint: str
+    prefix: str
+    env: dict[str, str]
+    up_output: str
+    outputs: dict[str, Any]
+    workdir: Path
+    torn_down: bool = field(default=False)
+
+
+def local_sh(env: dict[str, str], command: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LOCAL_SH), command], env=env, capture_output=True, text=True, timeout=timeout_s)
+
+
+def terraform_env() -> dict[str, str]:
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "GOGC": "400"}  # as deploy/local.sh runs it
+    if not Path(env.get("TF_CLI_CONFIG_FILE", os.devnull)).exists():
+        del env["TF_CLI_CONFIG_FILE"]  # names a missing file: terraform would only warn about it
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if shutil.which("terraform") is None:
+        pytest.fail("terraform is not on PATH; `make terraform-tools` checks for it and the provider mirror")
+    port, prefix = free_port(), f"tf{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path_factory.mktemp("local")
+    env = {
+        **os.environ,
+        "ROTAUDIT_LOCAL_PORT": str(port),
+        "ROTAUDIT_LOCAL_PREFIX": prefix,
+        "ROTAUDIT_LOCAL_DIR": str(workdir),
+        "ROTAUDIT_LOCAL_SCHEDULE": SCHEDULE,
+    }
+    up = local_sh(env, "up")
+    if up.returncode != 0:
+        local_sh(env, "down")
+        pytest.fail(f"local.sh up exited {up.returncode}:\n{up.stdout}\n{up.stderr}")
+    outputs = {k: v["value"] for k, v in json.loads((workdir / "outputs.json").read_text()).items()}
+    built = Stack(f"http://127.0.0.1:{port}", prefix, env, up.stdout, outputs, workdir / "terraform")
+    yield built
+    if not built.torn_down:
+        local_sh(env, "down")
+
+
+@pytest.fixture(scope="module")
+def provisioned(stack: Stack) -> dict[str, str]:
+    """`rotaudit provision` on the same emulator, under another prefix."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTAUDIT_")}
+    env |= {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_REGION": REGION}
+    done = subprocess.run(
+        rotaudit_cmd("provision", "--prefix", f"{stack.prefix}p"), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def queue_attributes(endpoint: str, url: str) -> dict[str, str]:
+    return dict(boto("sqs", endpoint).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
+
+
+def table_shape(endpoint: str, name: str) -> dict[str, Any]:
+    """What the audit table must share with `rotaudit provision`'s, in a comparable form."""
+    ddb = boto("dynamodb", endpoint)
+    table = ddb.describe_table(TableName=name)["Table"]
+    return {
+        "keys": table["KeySchema"],
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]),
+        "indexes": {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in table["GlobalSecondaryIndexes"]},
+        "billing": table["BillingModeSummary"]["BillingMode"],
+        "sse": (table["SSEDescription"]["Status"], table["SSEDescription"]["SSEType"]),
+        "ttl": ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"],
+        "pitr": ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"
+        ]["PointInTimeRecoveryStatus"],
+    }
+
+
+def checkov_bin() -> str:
+    cached = sorted(Path("/var/cache/rotaudit").glob("checkov-venv-*/bin/checkov"))
+    found = os.environ.get("CHECKOV") or (str(cached[-1]) if cached else None)
+    if found is None or not Path(found).exists():
+        pytest.fail("checkov is not installed: run `make checkov-tools` (its own venv under /var/cache/rotaudit)")
+    return found
+
+
+def test_checkov_passes_and_every_skip_says_why() -> None:
+    """checkov finds nothing in deploy/terraform, offline, and each check skipped in place carries a reason."""
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    args = [checkov_bin(), "-d", str(MODULE), "--framework", "terraform", "--skip-download", "-o", "json"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == [], failed
+    assert report["summary"]["passed"] >= 50, report["summary"]  # it really parsed the module
+    for skipped in report["results"]["skipped_checks"]:
+        assert len(skipped["check_result"].get("suppress_comment", "")) >= 40, skipped["check_id"]
+    assert done.returncode == 0, done.stderr
+
+
+def test_module_keeps_emulator_settings_out() -> None:
+    """The module names no endpoint, credential or emulator switch; those live in deploy/terraform/emulator/."""
+    text = "\n".join(path.read_text() for path in MODULE.glob("*.tf"))
+    for forbidden in (r"endpoints\s*\{", r"emulator", r"\bskip_\w+\s*=", r"(access|secret)_key\s*=", r":4566\b"):
+        assert not re.search(forbidden, text), forbidden
+    assert "skip_credentials_validation" in (MODULE / "emulator" / "emulator_override.tf").read_text()
+
+
+def test_module_validates_on_its_own(tmp_path: Path) -> None:
+    """The module alone (no emulator files) initialises offline from the provider mirror and validates."""
+    mirror = subprocess.run([str(LOCAL_SH), "tools"], capture_output=True, text=True, timeout=60)
+    assert mirror.returncode == 0, f"{mirror.stderr} (`make terraform-tools` checks for terraform and the mirror)"
+    plugin_dir = mirror.stdout.rsplit("provider mirror: ", 1)[1].strip()
+    for path in MODULE.glob("*.tf"):
+        shutil.copy(path, tmp_path)
+    for command in (["init", "-backend=false", f"-plugin-dir={plugin_dir}"], ["validate"]):
+        done = subprocess.run(
+            ["terraform", f"-chdir={tmp_path}", *command, "-no-color"],
+            env=terraform_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_up_times_every_step(stack: Stack) -> None:
+    """`local.sh up` prints the seconds each step took."""
+    for step in (*STEPS_UP, "up total"):
+        assert re.search(rf"^  {step} +\d+\.\d s$", stack.up_output, re.MULTILINE), step
+
+
+def test_outputs_cover_what_provision_prints(stack: Stack, provisioned: dict[str, str]) -> None:
+    """Every key `rotaudit provision` prints is a module output too, named with the stack's prefix."""
+    assert set(provisioned) <= set(stack.outputs)
+    for key in ("table_name", "rule_name", "label_rule_name", "cluster_name", "service_name"):
+        assert stack.outputs[key].startswith(f"{stack.prefix}-") or stack.outputs[key] == stack.prefix
+
+
+def test_table_matches_provision(stack: Stack, provisioned: dict[str, str]) -> None:
+    """The audit table has provision's keys, indexes, billing, TTL attribute, PITR and SSE."""
+    ours = table_shape(stack.endpoint, stack.outputs["table_name"])
+    assert ours == table_shape(stack.endpoint, provisioned["table_name"])
+    wanted = table_definition("x")
+    assert ours["keys"] == wanted["KeySchema"]
+    assert set(ours["indexes"]) == {i["IndexName"] for i in wanted["GlobalSecondaryIndexes"]}
+    assert ours["ttl"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    assert (ours["billing"], ours["pitr"], ours["sse"]) == ("PAY_PER_REQUEST", "ENABLED", ("ENABLED", "KMS"))
+
+
+def test_queues_match_provision(stack: Stack, provisioned: dict[str, str]) -> None:
+    """Queue and DLQ have provision's visibility, retention, long polling, encryption and redrive count."""
+    compared = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled")
+    for key in ("queue_url", "dlq_url"):
+        ours, theirs = (queue_attributes(stack.endpoint, s[key]) for s in (stack.outputs, provisioned))
+        assert {k: ours.get(k) for k in compared} == {k: theirs.get(k) for k in compared}, key
+    redrive = json.loads(queue_attributes(stack.endpoint, stack.outputs["queue_url"])["RedrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": stack.outputs["dlq_arn"], "maxReceiveCount": MAX_RECEIVE_COUNT}
+
+
+def test_rules_match_provision(stack: Stack, provisioned: dict[str, str]) -> None:
+    """Both stacks' rules carry the same event patterns and target their queue, undeliverables to their DLQ."""
+    events = boto("events", stack.endpoint)
+    for name_key, pattern in (("rule_name", rotation_event_pattern()), ("label_rule_name", label_event_pattern())):
+        for source in (stack.outputs, provisioned):
+            rule = events.describe_rule(Name=source[name_key])
+            assert json.loads(rule["EventPattern"]) == pattern, source[name_key]
+            assert rule["State"] == "ENABLED"
+            (target,) = events.list_targets_by_rule(Rule=source[name_key])["Targets"]
+            assert (target["Id"], target["Arn"]) == ("rotaudit-queue", source["queue_arn"])
+            assert target["DeadLetterConfig"] == {"Arn": source["dlq_arn"]}
+
+
+def test_queue_policies_admit_only_the_rules(stack: Stack, provisioned: dict[str, str]) -> None:
+    """In both stacks, queue and DLQ accept SendMessage from EventBridge only on behalf of the stack's two rules."""
+    for source in (stack.outputs, provisioned):
+        rules = {source["rule_arn"], source["label_rule_arn"]}
+        for url_key, arn_key in (("queue_url", "queue_arn"), ("dlq_url", "dlq_arn")):
+            (statement,) = json.loads(queue_attributes(stack.endpoint, source[url_key])["Policy"])["Statement"]
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert (statement["Effect"], statement["Action"]) == ("Allow", "sqs:SendMessage")
+            assert statement["Resource"] == source[arn_key]
+            assert set(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rules
+
+
+def test_topics_match_provision(stack: Stack, provisioned: dict[str, str]) -> None:
+    """Both topics are encrypted with the AWS-managed SNS key; the module's mails the configured address."""
+    sns = boto("sns", stack.endpoint)
+    for source in (stack.outputs, provisioned):
+        attributes = sns.get_topic_attributes(TopicArn=source["topic_arn"])["Attributes"]
+        assert attributes["KmsMasterKeyId"] == "alias/aws/sns", source["topic_arn"]
+    subscribed = sns.list_subscriptions_by_topic(TopicArn=stack.outputs["topic_arn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscribed] == [("email", "ops@example.com")]
+
+
+def test_task_definition_is_a_daemon_config(stack: Stack) -> None:
+    """The container's environment is a valid daemon config naming the stack; it runs read-only, non-root, drained."""
+    ecs = boto("ecs", stack.endpoint)
+    task = ecs.describe_task_definition(taskDefinition=stack.outputs["task_definition_arn"])["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    config = load_config(env)
+    assert (config.queue_url, config.dlq_url) == (stack.outputs["queue_url"], stack.outputs["dlq_url"])
+    assert (config.audit_table, config.sns_topic_arn) == (stack.outputs["table_name"], stack.outputs["topic_arn"])
+    assert container["stopTimeout"] > config.drain_timeout_s
+    assert container["readonlyRootFilesystem"] is True
+    assert container["user"].split(":")[0] not in ("", "0", "root")
+    assert "/healthz" in " ".join(container["healthCheck"]["command"])
+    assert container["logConfiguration"]["options"]["awslogs-group"] == stack.outputs["log_group_name"]
+    assert (task["requiresCompatibilities"], task["networkMode"]) == (["FARGATE"], "awsvpc")
+
+
+def test_task_role_is_least_privilege(stack: Stack) -> None:
+    """Inline policy only; every action resource-scoped but ListSecrets; secret writes need the Managed tag."""
+    iam = boto("iam", stack.endpoint)
+    role = stack.outputs["task_role_arn"].rsplit("/", 1)[1]
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    statements = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]["Statement"]
+    writes_seen = set()
+    for statement in statements:
+        actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+        resources = {statement["Resource"]} if isinstance(statement["Resource"], str) else set(statement["Resource"])
+        assert not any("*" in action for action in actions), actions
+        assert "*" not in resources or actions == {"secretsmanager:ListSecrets"}, actions
+        if actions & SECRET_WRITES:
+            writes_seen |= actions
+            assert statement["Condition"] == {"StringEquals": {"secretsmanager:ResourceTag/Managed": "true"}}
+    assert writes_seen == SECRET_WRITES
+
+
+def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:
+    """The service runs the task definition on Fargate, in the given subnets, without a public IP."""
+    tfvars = json.loads((stack.workdir / "terraform.tfvars.json").read_text())
+    ecs = boto("ecs", stack.endpoint)
+    (service,) = ecs.describe_services(cluster=stack.outputs["cluster_name"], services=[stack.outputs["service_name"]])[
+        "services"
+    ]
+    network = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert (service["launchType"], service["desiredCount"]) == ("FARGATE", 1)
+    assert service["taskDefinition"] == stack.outputs["task_definition_arn"]
+    assert (sorted(network["subnets"]), network["assignPublicIp"]) == (sorted(tfvars["subnet_ids"]), "DISABLED")
+    groups = boto("logs", stack.endpoint).describe_log_groups(logGroupNamePrefix=stack.outputs["log_group_name"])
+    assert groups["logGroups"][0]["retentionInDays"] == 365
+
+
+def test_leftover_check_sees_every_kind_of_resource(stack: Stack) -> None:
+    """Before `down`, the leftover check finds every kind of resource the stack made (so a clean result means it)."""
+    assert {kind for kind, _ in leftovers(stack.endpoint, stack.prefix)} == EVERY_KIND
+
+
+def test_plan_after_apply_is_empty(stack: Stack) -> None:
+    """A second plan finds nothing to change: what the module writes is what AWS (and the emulator) reads back."""
+    done = subprocess.run(
+        ["terraform", f"-chdir={stack.workdir}", "plan", "-detailed-exitcode", "-input=false", "-no-color"],
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+
+
+def test_local_scenarios_pass(stack: Stack) -> None:
+    """`local.sh test`: the schedule is the configured one, the check flags the stale secret, rows are complete."""
+    done = local_sh(stack.env, "test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for scenario in ("A schedule is configured", "B check flags managed secrets", "C audit rows carry status"):
+        assert f"PASS {scenario}" in done.stdout, scenario
+
+
+def test_down_leaves_nothing_behind(stack: Stack) -> None:
+    """`local.sh down` destroys the stack, finds nothing with its prefix, and stops the emulator it started."""
+    done = local_sh(stack.env, "down")
+    stack.torn_down = True
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"clean: nothing left behind for '{stack.prefix}'" in done.stdout
+    assert re.search(r"^  down total +\d+\.\d s$", done.stdout, re.MULTILINE)
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(stack.env["ROTAUDIT_LOCAL_PORT"]))) != 0
+    assert not (stack.workdir / "terraform.tfstate").exists()
+    assert ROOT.joinpath("deploy", "terraform", ".terraform").exists() is False
