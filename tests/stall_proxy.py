@@ -25,6 +25,7 @@ class StallProxy:
         self.stalled = stalled
         self.held = 0
         self._open: asyncio.Event | None = None
+        self._closing = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -65,6 +66,7 @@ class StallProxy:
 
     async def _stop(self) -> None:
         assert self._open is not None
+        self._closing = True  # held requests are dropped, never forwarded late
         self._open.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -77,6 +79,8 @@ class StallProxy:
         if request.headers.get("X-Amz-Target", "").startswith(self.stalled) and not self._open.is_set():
             self.held += 1
             await self._open.wait()
+            if self._closing:
+                return web.Response(status=503)
         headers: dict[str, Any] = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         assert self._session is not None
         async with self._session.request(
