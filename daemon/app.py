@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ from daemon.aws import Aws
 from daemon.config import Config
 from daemon.consumer import Consumer
 from daemon.errors import EXIT_FORCED, EXIT_OK, StartupError
-from daemon.features import build_features
+from daemon.features import Job, build_features
 from daemon.health import HealthServer
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
@@ -81,6 +82,28 @@ class Daemon:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
 
+    async def _supervise(self, name: str, job: Job, drain_timeout_s: float) -> None:
+        """Run a periodic job; once stopping, give it the drain budget, then cancel it (its work is durable and
+        resumable: claims and scan leases are taken over), so a SIGTERM never outlasts ECS's stopTimeout."""
+        task = asyncio.create_task(job(self.stop), name=name)
+        stopping = asyncio.create_task(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), drain_timeout_s)
+                except TimeoutError:
+                    self.log.warning("daemon.job_cancelled", job=name, after_s=drain_timeout_s)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return
+            await task  # a job that crashed ends the daemon with exit code 1, as before
+        finally:
+            stopping.cancel()
+            if not task.done():
+                task.cancel()
+
     async def _run(self, on_ready: Callable[[int], None] | None) -> int:
         config = self.config
         async with AsyncExitStack() as stack:
@@ -143,6 +166,6 @@ class Daemon:
             async with asyncio.TaskGroup() as group:
                 group.create_task(consumer.run(self.stop, config.drain_timeout_s), name="consumer")
                 for name, job in features.jobs.items():
-                    group.create_task(job(self.stop), name=name)
+                    group.create_task(self._supervise(name, job, config.drain_timeout_s), name=name)
         self.log.info("daemon.stopped")
         return EXIT_OK

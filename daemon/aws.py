@@ -39,6 +39,7 @@ HOT_SERVICES = frozenset({"sqs", "dynamodb"})  # one call or more per message
 TRANSIENT_CODES = frozenset(
     {
         "Throttling",
+        "Throttled",  # SNS (ThrottledException, HTTP 429)
         "ThrottlingException",
         "ThrottledException",
         "RequestThrottled",
@@ -78,7 +79,8 @@ def translate(service: str, operation: str, exc: BaseException) -> AwsError:
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", ""))[:300]
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        cls = TransientAwsError if code in TRANSIENT_CODES or status >= 500 else PermanentAwsError
+        transient = code in TRANSIENT_CODES or status >= 500 or status == 429  # 429: too many requests
+        cls = TransientAwsError if transient else PermanentAwsError
         err: AwsError = cls(service, operation, code, message)
         err.details = {k: v for k, v in exc.response.items() if k not in ("Error", "ResponseMetadata")}
         return err

@@ -16,6 +16,7 @@ Leases compare clocks across replicas: they assume clocks agree to well within t
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,7 @@ class ClaimStore:
             "failed_at": utc_iso(failure.failed_at),
             "history_sk": f"{utc_iso(failure.failed_at)}#remediation#{failure.rotation_id}",
             "claimed_at": utc_iso(now),
+            "claim_token": uuid.uuid4().hex,  # tells this call's own write from any other, should its response be lost
             "updated_at": utc_iso(now),
             **{k: v for k, v in _failure_fields(failure).items() if v},
         }
@@ -149,6 +151,8 @@ class ClaimStore:
             return Claim(failure, 1, item)
         old = reasons[0].get("Item")
         existing = from_dynamo(old) if isinstance(old, dict) else await self.read(key)
+        if existing and existing.get("claim_token") == item["claim_token"]:
+            return Claim(failure, 1, item)  # this very call's write, whose response was lost: the claim is ours
         return await self._take_over(existing, now) if existing else None
 
     async def acquire_due(self, secret_arn: str, rotation_id: str) -> Claim | None:

@@ -6,7 +6,9 @@ action results: never a secret value (rotaudit never reads one).
 
 Deduplication is a conditional write before publishing: marker pk "notify#<secret ARN>", sk "<kind>#<rotation id>",
 state `sending` then `sent`. A marker left `sending` by a replica that died between the two writes is taken again
-once it is older than `stale_after_s`, so a crash can at worst repeat a message, never lose one.
+once it is older than `stale_after_s`, so a crash can at worst repeat a message, never lose one. A caller that
+holds the rotation's remediation claim (`claimed=True`) takes a `sending` marker over at once: the claim's fence
+says no other live replica is sending it, and the marker may be its own write whose response was lost.
 """
 
 from __future__ import annotations
@@ -109,8 +111,11 @@ class Notifier:
         self.stale_after = timedelta(seconds=stale_after_s)
         self.log = get_logger("notify")
 
-    async def send(self, notification: Notification) -> bool:
-        """Publish unless already sent (or being sent by a live replica); True when this call published it."""
+    async def send(self, notification: Notification, *, claimed: bool = False) -> bool:
+        """Publish unless already sent (or being sent by a live replica); True when this call published it.
+
+        `claimed`: the caller holds the rotation's claim, so only a `sent` marker means "already done".
+        """
         ids = {
             "kind": notification.kind.value,
             "secret_name": notification.secret_name,
@@ -121,7 +126,7 @@ class Notifier:
             return False
         now = self.clock()
         key = {"pk": f"notify#{notification.secret_arn}", "sk": f"{notification.kind.value}#{notification.rotation_id}"}
-        if not await self._mark_sending(key, now):
+        if not await self._mark_sending(key, now, claimed=claimed):
             self.log.info("notify.duplicate", **ids)
             return False
         try:
@@ -151,13 +156,22 @@ class Notifier:
         self.log.info("notify.sent", severity=notification.severity, **ids)
         return True
 
-    async def _mark_sending(self, key: dict[str, str], now: datetime) -> bool:
+    async def _mark_sending(self, key: dict[str, str], now: datetime, *, claimed: bool) -> bool:
         item = {
             **key,
             "state": "sending",
             "claimed_at_ms": int(now.timestamp() * 1000),
             TTL_ATTRIBUTE: int((now + MARKER_RETENTION).timestamp()),
         }
+        if claimed:  # the claim's holder: any `sending` marker is a dead holder's, or its own lost write
+            return await put_if_absent(
+                self.aws,
+                self.table,
+                item,
+                condition="attribute_not_exists(pk) OR #state = :sending",
+                names={"#state": "state"},
+                values={":sending": "sending"},
+            )
         return await put_if_absent(
             self.aws,
             self.table,

@@ -26,17 +26,22 @@ class RetryJob:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.run_once()
+                await self.run_once(stop)
             except AwsError as exc:
                 self.log.warning("remediation.job_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
                     await stop.wait()
 
-    async def run_once(self) -> int:
-        """Carry on the claims due now; how many wake-ups were handled."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Carry on the claims due now, until `stop`; how many wake-ups were handled.
+
+        A stop ends the batch between two claims: what is left stays due for another replica.
+        """
         wakes = await self.remediator.claims.due(self.batch)
-        for wake in wakes:
+        for handled, wake in enumerate(wakes):
+            if stop is not None and stop.is_set():
+                return handled
             try:
                 await self.remediator.resume(wake)
             except AwsError as exc:

@@ -265,6 +265,8 @@ class WindowLease:
             old = exc.details.get("Item")
             current = from_dynamo(old) if isinstance(old, dict) else {}
             until = float(str(current.get("lease_until", 0)))
+            if (current.get("holder"), current.get("acquired_at")) == (self.holder, item["acquired_at"]):
+                return LeaseView(True, "running", self.holder, until_s, item)  # this call's write; response lost
             return LeaseView(
                 False, str(current.get("state", "running")), str(current.get("holder", "")), until, current
             )
@@ -323,11 +325,20 @@ class WindowLease:
                     [str(r.get("Code")) for r in reasons if isinstance(r, dict)] if isinstance(reasons, list) else []
                 )
                 if "ConditionalCheckFailed" in codes:
+                    if await self._completed_by_me(window):
+                        return  # an earlier attempt committed; only its response was lost
                     raise LeaseLost(f"lease for window {utc_iso(window)} is no longer ours") from None
                 if "TransactionConflict" not in codes:
                     raise
             await self.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
         raise TransientAwsError("dynamodb", "transact_write_items", "TransactionConflict", "conflicts did not clear")
+
+    async def _completed_by_me(self, window: datetime) -> bool:
+        found = await self.aws.call(
+            "dynamodb", "get_item", TableName=self.table, Key=self.key(window), ConsistentRead=True
+        )
+        lease = from_dynamo(found.get("Item") or {})
+        return lease.get("state") == "done" and lease.get("holder") == self.holder
 
     async def _update(self, window: datetime, expression: str, values: dict[str, Any]) -> None:
         try:

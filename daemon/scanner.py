@@ -177,6 +177,7 @@ class Scanner:
         stop = stop or asyncio.Event()
         run_id = compact_time(window)
         lease = WindowLease(self.aws, self.table, holder=self.replica_id, lease_s=self.lease_s, sleep=self.sleep)
+        held = False
         try:
             while not (view := await lease.acquire(window, run_id, self.now())).acquired:
                 if view.state == "done":
@@ -188,11 +189,14 @@ class Scanner:
                 await nap(self.sleep, max(wait_s, 0.0) + 0.01, stop)
                 if stop.is_set():
                     return None
+            held = True
             if view.taken_over_from:
                 self.log.warning("scan.lease_taken_over", run_id=run_id, previous_holder=view.taken_over_from)
             result = await self._leased_run(window, run_id, lease, stop)
         except Exception as exc:
             self._failed(run_id, exc)
+            if held and not isinstance(exc, LeaseLost):
+                await self._release(lease, window)  # another replica may run the window now, not in lease_s
             return None
         if result is not None:
             self._record(result)
@@ -217,12 +221,16 @@ class Scanner:
         if beat.done() and not beat.cancelled() and (error := beat.exception()) is not None:
             raise error
         self.log.info("scan.run_aborted", run_id=run_id, reason="stopping")
+        await self._release(lease, window)
+        return None
+
+    @staticmethod
+    async def _release(lease: WindowLease, window: datetime) -> None:
         try:
             async with asyncio.timeout(5):
                 await lease.release(window)
         except (AwsError, LeaseLost, TimeoutError):
             pass  # the lease expires by itself
-        return None
 
     async def _heartbeat(self, lease: WindowLease, window: datetime) -> None:
         while True:

@@ -77,6 +77,7 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "secretsmanager-list-in-one-pass",
         "sqs-redrive-policy-compact",
         "ecs-service-az-rebalancing",
+        "dynamodb-query-partition-o1",
     ]
     assert apply_patches() == first
 
@@ -153,6 +154,29 @@ def test_query_filter_on_non_key_attribute_still_works(client: ClientFactory, ke
         ExpressionAttributeValues={":p": {"S": "p"}, ":c": {"S": "blue"}},
     )
     assert [item["sk"]["S"] for item in response["Items"]] == ["b"]
+
+
+def test_query_reads_its_partition_in_order_and_pages(client: ClientFactory, keyed_table: str) -> None:
+    """A Query returns only its partition, in key order either way, paged by Limit (the partition-only patch)."""
+    ddb = client("dynamodb")
+    for pk in ("q1", "q2", "q3"):
+        for sk in ("c", "a", "b"):
+            ddb.put_item(TableName=keyed_table, Item={"pk": {"S": pk}, "sk": {"S": f"{pk}-{sk}"}})
+
+    def query(pk: str = "q2", **extra: Any) -> dict[str, Any]:
+        return ddb.query(
+            TableName=keyed_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": pk}},
+            **extra,
+        )
+
+    assert [i["sk"]["S"] for i in query()["Items"]] == ["q2-a", "q2-b", "q2-c"]
+    assert [i["sk"]["S"] for i in query(ScanIndexForward=False)["Items"]] == ["q2-c", "q2-b", "q2-a"]
+    first = query(Limit=2)
+    rest = query(Limit=2, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [i["sk"]["S"] for i in first["Items"] + rest["Items"]] == ["q2-a", "q2-b", "q2-c"]
+    assert query("nowhere")["Items"] == []
 
 
 def test_scan_filter_on_key_attribute_still_works(client: ClientFactory, keyed_table: str) -> None:
@@ -436,3 +460,38 @@ def test_transactions_keep_their_all_or_nothing_semantics(client: ClientFactory,
     assert dynamodb.get_item(TableName=keyed_table, Key={"pk": {"S": "tx"}, "sk": {"S": "one"}}).get("Item") is None
     dynamodb.transact_write_items(TransactItems=puts[:2])
     assert dynamodb.get_item(TableName=keyed_table, Key={"pk": {"S": "tx"}, "sk": {"S": "one"}})["Item"]
+
+
+def test_transactions_with_updates_are_all_or_nothing(client: ClientFactory, keyed_table: str) -> None:
+    """A transaction with an Update writes every action, or none when a condition fails or an update is invalid."""
+    dynamodb = client("dynamodb")
+
+    def update(sk: str, expression: str = "SET n = :n") -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": keyed_table,
+                "Key": {"pk": {"S": "txu"}, "sk": {"S": sk}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeValues": {":n": {"N": "1"}},
+            }
+        }
+
+    def item(sk: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = dynamodb.get_item(
+            TableName=keyed_table, Key={"pk": {"S": "txu"}, "sk": {"S": sk}}
+        ).get("Item")
+        return found
+
+    put = {"Put": {"TableName": keyed_table, "Item": {"pk": {"S": "txu"}, "sk": {"S": "put"}}}}
+    refused = {**update("cond")["Update"], "ConditionExpression": "attribute_exists(pk)"}
+    with pytest.raises(ClientError) as caught:
+        dynamodb.transact_write_items(TransactItems=[put, update("one"), {"Update": refused}])
+    codes = [reason["Code"] for reason in caught.value.response["CancellationReasons"]]
+    assert codes == ["None", "None", "ConditionalCheckFailed"]
+    assert [item("put"), item("one")] == [None, None]
+    with pytest.raises(ClientError):  # n + 1 where n does not exist: the third action fails as it is written
+        dynamodb.transact_write_items(TransactItems=[put, update("one"), update("two", "SET n = n + :n")])
+    assert [item("put"), item("one"), item("two")] == [None, None, None]
+    dynamodb.transact_write_items(TransactItems=[put, update("one")])
+    assert item("put") is not None
+    assert item("one") == {"pk": {"S": "txu"}, "sk": {"S": "one"}, "n": {"N": "1"}}
