@@ -1,6 +1,6 @@
 """`make bench`: drain the same prefilled queue with rotaudit, a seed-style baseline and a raw ceiling.
 
-For each latency (default 0 and 20 ms injected per AWS call) one emulator process (`python -m daemon.emulator`,
+For each latency (default 0 and 20 ms injected per AWS call) one emulator process (`python -m daemon.devtools.emulator`,
 the patched moto that `make run` and the tests use) serves every contender in turn; each contender gets fresh
 resources and the same 2,000 messages (a third exact duplicates). Prints a table and the ratios with PASS/MISS
 against the issue's targets; replaces the `ingest` section of bench/results.json and rewrites bench/results.md
@@ -25,9 +25,9 @@ from bench.workload import SEED, build_workload
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
-# The project's emulator, patched (daemon/moto_patches.py) for the two moto artifacts that would otherwise swamp
+# The project's emulator, patched (daemon/devtools/patches.py) for the two moto artifacts that would otherwise swamp
 # what is measured: TransactWriteItems copying the whole table per call, and concurrent deletes lost.
-EMULATORS = {"project": "daemon.emulator"}
+EMULATORS = {"project": "daemon.devtools.emulator"}
 
 
 def _csv(value: str) -> list[str]:
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         "--emulator",
         choices=sorted(EMULATORS),
         default="project",
-        help="the emulator module to run (daemon.emulator)",
+        help="the emulator module to run (daemon.devtools.emulator)",
     )
     parser.add_argument(
         "--repeat",

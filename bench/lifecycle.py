@@ -144,7 +144,7 @@ def run(
 ) -> dict[str, Any]:
     """`runs` idle and `runs` loaded runs, interleaved; returns the `lifecycle` section of bench/results.json."""
     started = time.monotonic()
-    emulator = EmulatorProcess(0.0, out_dir, "daemon.emulator", name="lifecycle-emulator")
+    emulator = EmulatorProcess(0.0, out_dir, "daemon.devtools.emulator", name="lifecycle-emulator")
     samples: list[dict[str, float]] = []
     try:
         for n in range(runs):
@@ -165,7 +165,7 @@ def run(
             "runs": runs,
             "messages": messages,
             "idle_window_s": idle_s,
-            "emulator": "python -m daemon.emulator, no added latency",
+            "emulator": "python -m daemon.devtools.emulator, no added latency",
             "idle_config": "deployed defaults (all features on, 20 s long polls)",
             "loaded_config": "as the ingest benchmark: remediation and scan off, 1 s long polls",
             "wall_clock_s": round(time.monotonic() - started, 1),

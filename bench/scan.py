@@ -3,7 +3,7 @@
 For each latency (default 0 and 20 ms injected per AWS call) one emulator process (`python -m bench.scan_emulator`:
 the project's emulator, seeded in-process with the secrets and decoys of `bench.scan_emulator.plan_inventory`)
 serves both contenders in turn, each in its own process (`python -m bench.scan_contender`) writing to a fresh
-table: rotaudit's real scanner (`daemon.scanner.scan_secrets`: ListSecrets pages, exact tag re-check, a version
+table: rotaudit's real scanner (`daemon.scan.scanner.scan_secrets`: ListSecrets pages, exact tag re-check, a version
 lookup only where it can change the verdict, BatchWriteItem) against the tutorial's handler (`bench.seed_scan`:
 ListSecrets pages, one PutItem per secret in sequence). The emulator counts every AWS call each one makes.
 The target, at least 10x the baseline's speed, is judged where latency is injected: with none, both contenders
@@ -225,7 +225,7 @@ def run(
             "repeat": repeat,
             "baseline_repeat": baseline_repeat,
             "contenders": order,
-            "emulator": "python -m bench.scan_emulator (daemon.emulator, seeded in-process)",
+            "emulator": "python -m bench.scan_emulator (daemon.devtools.emulator, seeded in-process)",
             "emulator_changes": [
                 "ListSecrets renders only the page it returns (stock moto renders every match per call)",
                 "ListSecretVersionIds reports true CreatedDate (stock moto reports now)",

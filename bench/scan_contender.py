@@ -1,6 +1,6 @@
 """One age-scan contender in a process of its own: run one scan, write its time, CPU and memory as JSON.
 
-`rotaudit` is `daemon.scanner.scan_secrets` (the scanner's real code path: list, classify, batch-write the rows and
+`rotaudit` is `daemon.scan.scanner.scan_secrets` (the scanner's real code path: list, classify, batch-write the rows and
 the run item) with the daemon's defaults; `baseline` is the seed tutorial's Lambda handler (`bench.seed_scan`).
 The clock and the CPU count run around the scan only: clients exist before it starts, as a warm Lambda's do.
 Peak memory is the process's high-water RSS (VmHWM: start-up and imports included; the process does nothing else), and
@@ -59,7 +59,7 @@ def _timed(result: dict[str, Any], started: tuple[float, float, float]) -> dict[
 
 def run_rotaudit(endpoint_url: str, table: str, max_age_days: int) -> dict[str, Any]:
     from daemon.aws import Aws
-    from daemon.scanner import scan_secrets
+    from daemon.scan.scanner import scan_secrets
 
     async def go() -> dict[str, Any]:
         async with Aws(REGION, endpoint_url=endpoint_url, services=("dynamodb", "secretsmanager", "sts")) as aws:

@@ -1,8 +1,8 @@
 """The age-scan benchmark's emulator: the project's emulator with thousands of secrets seeded in-process, then served.
 
 Creating 10,000 secrets through the HTTP API takes minutes, and AWS offers no way to make a secret old, so this
-process starts `daemon.emulator.start_emulator` (the patched moto `make run` and the tests use) and writes the
-secrets straight into moto's Secrets Manager backend with backdated dates, as `daemon.emulator.backdate_secret`
+process starts `daemon.devtools.emulator.start_emulator` (the patched moto `make run` and the tests use) and writes the
+secrets straight into moto's Secrets Manager backend with backdated dates, as `daemon.devtools.emulator.backdate_secret`
 does for one. `plan_inventory` is pure and seeded: every run, and both contenders of a run, see the same secrets.
 
 One change to moto, the one `tests/scan_support.true_version_dates` also makes: `ListSecretVersionIds` reports each
@@ -28,9 +28,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.emulator import start_emulator
+from daemon.devtools.emulator import start_emulator
+from daemon.devtools.patches import PatchError
 from daemon.errors import EXIT_OK, EXIT_STARTUP
-from daemon.moto_patches import PatchError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

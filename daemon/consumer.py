@@ -18,7 +18,7 @@ from typing import Any
 
 from daemon.audit import utc_iso
 from daemon.aws import Aws
-from daemon.dlq import resolve_dlq_url
+from daemon.dlq.reader import resolve_dlq_url
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics

@@ -15,13 +15,13 @@ from typing import Any
 from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config
-from daemon.dlq import DlqMonitor
+from daemon.dlq.reader import DlqMonitor
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
-from daemon.remediation_job import RetryJob
-from daemon.remediator import Remediator
-from daemon.scanner import Scanner
-from daemon.sync import Syncer
+from daemon.remediation.job import RetryJob
+from daemon.remediation.remediator import Remediator
+from daemon.scan.scanner import Scanner
+from daemon.sync.syncer import Syncer
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 

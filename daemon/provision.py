@@ -14,7 +14,7 @@ from daemon.audit import BY_NAME_INDEX
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
-from daemon.scan_report import BY_RUN_ATTRIBUTES, BY_RUN_GSI
+from daemon.scan.report import BY_RUN_ATTRIBUTES, BY_RUN_GSI
 
 MAX_RECEIVE_COUNT = 5
 RETENTION_S = 14 * 24 * 3600

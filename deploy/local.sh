@@ -68,7 +68,7 @@ start_emulator() {
         echo "an emulator already answers at $ENDPOINT: using it"
         return
     fi
-    (cd "$ROOT" && exec "$PY" -m daemon.emulator --host "$HOST" --port "$PORT") >"$DIR/emulator.out" 2>&1 &
+    (cd "$ROOT" && exec "$PY" -m daemon.devtools.emulator --host "$HOST" --port "$PORT") >"$DIR/emulator.out" 2>&1 &
     echo $! >"$DIR/emulator.pid"
     local deadline=$((SECONDS + 30))
     until answering; do

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from daemon.aws import Aws
-from daemon.emulator import Emulator, start_emulator
+from daemon.devtools.emulator import Emulator, start_emulator
 from daemon.provision import provision
 from tests.support import FAKE_CREDENTIALS, REGION
 

@@ -19,8 +19,8 @@ from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.metrics import Metrics
 from daemon.processor import Message, Processor, Verdict
-from daemon.remediation_job import RetryJob
-from daemon.remediator import Remediator
+from daemon.remediation.job import RetryJob
+from daemon.remediation.remediator import Remediator
 from tests.support import REGION, boto
 
 SERVICES = ("dynamodb", "secretsmanager", "sns", "ssm", "sts")  # what remediation uses: fewer clients to open

@@ -16,9 +16,9 @@ from typing import Any
 
 import boto3
 
-from daemon.emulator import backdate_secret
+from daemon.devtools.emulator import backdate_secret
 from daemon.provision import table_definition
-from daemon.scan_report import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX
+from daemon.scan.report import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX
 from tests.support import REGION
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -15,7 +15,7 @@ from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
-from daemon.sync import Syncer
+from daemon.sync.syncer import Syncer
 from tests.support import boto
 
 NASTY_PASSWORD = "p@ss/w:rd%25#frag?q=1 and spaces"

@@ -30,8 +30,8 @@ import pytest
 
 from daemon.audit import from_dynamo
 from daemon.aws import Aws
+from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
-from daemon.emulator import Emulator
 from daemon.provision import provision
 from tests.canary_support import (
     Canary,

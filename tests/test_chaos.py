@@ -26,11 +26,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from daemon.aws import Aws, translate
+from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
-from daemon.emulator import Emulator
 from daemon.errors import TransientAwsError
 from daemon.metrics import Metrics
-from daemon.scanner import Scanner
+from daemon.scan.scanner import Scanner
 from tests.chaos.processes import Process, http_json, start_proxy
 from tests.remediation_support import (
     FakeClock,

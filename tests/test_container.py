@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from daemon.aws import Aws
+from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
-from daemon.emulator import Emulator
 from daemon.provision import provision
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, free_port, wait_until
 

@@ -16,8 +16,8 @@ import structlog
 from daemon import cli
 from daemon.audit import AuditStore, PendingWrite
 from daemon.aws import Aws
-from daemon.dlq_replay import Replayer
-from daemon.emulator import Emulator
+from daemon.devtools.emulator import Emulator
+from daemon.dlq.replay import Replayer
 from daemon.events import RotationEvent, parse_message
 from daemon.provision import provision
 from tests.daemon_thread import DaemonThread

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from daemon.cli_dlq import ProgressBar, format_age, parse_since
-from daemon.dlq import explain, read_message
-from daemon.dlq_replay import ReplayCounts, ReplayFilter
+from daemon.cli.dlq import ProgressBar, format_age, parse_since
+from daemon.dlq.reader import explain, read_message
+from daemon.dlq.replay import ReplayCounts, ReplayFilter
 from daemon.emit import build_event
 from daemon.errors import PermanentAwsError
 from tests.dlq_support import rejected_attributes

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from daemon.emulator import STATS_PATH, STATS_RESET_PATH, Emulator, PatchError, apply_patches, start_emulator
+from daemon.devtools.emulator import STATS_PATH, STATS_RESET_PATH, Emulator, PatchError, apply_patches, start_emulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -344,8 +344,8 @@ def test_latency_delays_each_call(aws_env: None) -> None:
 
 @pytest.mark.slow
 def test_module_runs_as_a_process_until_sigterm(aws_env: None) -> None:
-    """`python -m daemon.emulator --port 0` prints its endpoint as JSON and exits 0 on SIGTERM."""
-    command = [sys.executable, "-m", "daemon.emulator", "--port", "0"]
+    """`python -m daemon.devtools.emulator --port 0` prints its endpoint as JSON and exits 0 on SIGTERM."""
+    command = [sys.executable, "-m", "daemon.devtools.emulator", "--port", "0"]
     with subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:

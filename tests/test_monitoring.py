@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.aws import Aws
 from daemon.cli import _parser
 from daemon.config import Config
-from daemon.emulator import Emulator
+from daemon.devtools.emulator import Emulator
 from daemon.provision import provision
 from daemon.timer import RateSchedule, parse_schedule
 from tests.support import REGION, ROOT, daemon_env, rotaudit_cmd, wait_until

@@ -1,4 +1,4 @@
-"""Table-driven tests for daemon.remediation: the pure plan, the retry decision, backoff, policy and state parsing."""
+"""Table-driven tests for daemon.remediation.plan: the pure plan, the retry decision, backoff, policy, state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from daemon.remediation import (
+from daemon.remediation.plan import (
     Action,
     ActionKind,
     Budget,

@@ -16,9 +16,9 @@ from structlog.testing import capture_logs
 
 from daemon.audit import AuditStore
 from daemon.aws import Aws
-from daemon.claims import ClaimLost, ClaimStore
 from daemon.emit import build_event
-from daemon.remediation import Failure
+from daemon.remediation.claims import ClaimLost, ClaimStore
+from daemon.remediation.plan import Failure
 from tests.remediation_support import (
     CANARY,
     FakeClock,
@@ -245,10 +245,10 @@ async def test_events_caused_by_remediation_trigger_nothing(endpoint: str, stack
 async def test_rollback_moves_current_back_and_restarts_consumers(endpoint: str, stack: dict[str, str]) -> None:
     """Where the secret allows rollback, AWSCURRENT moved by a failed finishSecret goes back, and the restart runs.
 
-    moto has no SSM Automation (AWS-FACTS §7): `daemon.moto_patches` registers a stand-in in the emulator that
+    moto has no SSM Automation (AWS-FACTS §7): `daemon.devtools.patches` registers a stand-in in the emulator that
     records each StartAutomationExecution and reports success at once; this test reads that record.
     """
-    from daemon.moto_patches import automation_executions
+    from daemon.devtools.patches import automation_executions
 
     tags = {"rotaudit:rollback": "allowed", "rotaudit:restart-document": "Restart-Payments"}
     secret, clock = make_secret(endpoint, tags=tags, pending="on_current"), FakeClock()

@@ -15,7 +15,7 @@ import pytest
 from daemon.aws import Aws
 from daemon.cli import main
 from daemon.metrics import Metrics
-from daemon.scanner import Scanner, ScanResult
+from daemon.scan.scanner import Scanner, ScanResult
 from tests.scan_support import backdate, client, create_scan_table, create_secret, isolated_region, table_items
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, rotaudit_cmd
 

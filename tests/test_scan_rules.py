@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from daemon.config import ScanTarget
-from daemon.scan_rules import (
+from daemon.scan.rules import (
     Reason,
     Scope,
     SecretFacts,

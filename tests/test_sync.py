@@ -17,7 +17,7 @@ from daemon.consumer import Consumer
 from daemon.emit import build_event, publish
 from daemon.metrics import Metrics
 from daemon.processor import Processor
-from daemon.sync import Syncer, SyncOutcome, Trigger
+from daemon.sync.syncer import Syncer, SyncOutcome, Trigger
 from tests.support import REGION, boto
 from tests.sync_support import (
     INITIAL_URL,

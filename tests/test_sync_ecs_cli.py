@@ -11,7 +11,7 @@ import pytest
 
 from daemon.aws import Aws
 from daemon.config import SyncPair
-from daemon.sync import SyncOutcome
+from daemon.sync.syncer import SyncOutcome
 from tests.support import REGION, ROOT, boto, daemon_env, rotaudit_cmd
 from tests.sync_support import (
     alert_queue,

@@ -17,7 +17,7 @@ from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.errors import TransientAwsError
 from daemon.logs import configure_logging
-from daemon.sync import Syncer, SyncOutcome, Trigger
+from daemon.sync.syncer import Syncer, SyncOutcome, Trigger
 from tests.support import REGION, boto, free_port
 from tests.sync_support import (
     INITIAL_URL,

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from daemon.sync_render import (
+from daemon.sync.render import (
     DEFAULT_TEMPLATE,
     Rendered,
     RenderError,

@@ -1,6 +1,6 @@
 """The chaos run: an emulator, a fault proxy, replicas under SIGKILL/SIGSTOP/SIGTERM, then the books are checked.
 
-1. start `python -m daemon.emulator` and the fault proxy in front of it; `rotaudit provision` a stack;
+1. start `python -m daemon.devtools.emulator` and the fault proxy in front of it; `rotaudit provision` a stack;
    subscribe a queue to the SNS topic; create the secrets failures land on (`tests.chaos.workload`);
 2. start the replicas (`rotaudit run`, AWS_ENDPOINT_URL = the proxy), remediation on, the scan every minute;
 3. send the messages, paced over the chaos period, straight to the emulator (the harness is not under test);

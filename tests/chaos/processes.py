@@ -117,7 +117,9 @@ class Process:
 
 
 def start_emulator(log_dir: Path) -> tuple[Process, str]:
-    process = Process("emulator", [sys.executable, "-m", "daemon.emulator", "--port", "0"], clean_env(), log_dir)
+    process = Process(
+        "emulator", [sys.executable, "-m", "daemon.devtools.emulator", "--port", "0"], clean_env(), log_dir
+    )
     return process, process.endpoint(60.0)
 
 

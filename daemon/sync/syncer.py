@@ -2,7 +2,7 @@
 
 A pair's target is written only when its rendered value differs from the target's AWSCURRENT, with a
 `ClientRequestToken` derived from ids — the pair, the source's version, the target's current version — and a
-fingerprint of the rendering without the password (`daemon.sync_render`), so a retried write never makes a second
+fingerprint of the rendering without the password (`daemon.sync.render`), so a retried write never makes a second
 version. After an update, ECS services named by the pair get a forced new deployment.
 
 Triggers: `on_event` (a processor hook: `RotationSucceeded` of a source, or `Secret Label Updated` moving
@@ -33,7 +33,7 @@ from daemon.config import Config, SyncPair
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
-from daemon.sync_render import RenderError, render
+from daemon.sync.render import RenderError, render
 
 _TOKEN_NAMESPACE = uuid.UUID("6f0b7a52-3c1e-4d3a-9a57-2f8e5c1d0b44")
 CURRENT = "AWSCURRENT"

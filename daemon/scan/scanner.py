@@ -6,7 +6,7 @@
 secret's `CreatedDate` and `LastChangedDate`, so `ListSecretVersionIds` is called only for a secret whose verdict
 those bounds leave open. Rows go out through `BatchWriteItem`; memory holds one page and a few batches.
 
-On a schedule, a lease per window (`daemon.scan_report.WindowLease`) makes one replica run each window; the run
+On a schedule, a lease per window (`daemon.scan.report.WindowLease`) makes one replica run each window; the run
 id is the window's start, so a replica that takes over from a dead holder rewrites the same rows.
 """
 
@@ -31,8 +31,8 @@ from daemon.config import Config, ScanTarget
 from daemon.errors import AwsError, PermanentAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
-from daemon.scan_report import BatchWriter, LeaseLost, WindowLease, compact_time, run_item, run_summary, scan_row
-from daemon.scan_rules import (
+from daemon.scan.report import BatchWriter, LeaseLost, WindowLease, compact_time, run_item, run_summary, scan_row
+from daemon.scan.rules import (
     ScanResult,
     Scope,
     SecretFacts,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from daemon.audit import from_dynamo, secret_pk, to_dynamo, utc_iso
 from daemon.errors import PermanentAwsError, TransientAwsError
-from daemon.scan_rules import ScanResult, SecretFacts, Verdict
+from daemon.scan.rules import ScanResult, SecretFacts, Verdict
 
 BY_RUN_INDEX = "by_run"
 RUN_PK = "run#scan"

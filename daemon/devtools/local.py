@@ -70,7 +70,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
     from daemon.provision import provision
 
     try:
-        from daemon.emulator import backdate_secret, start_emulator
+        from daemon.devtools.emulator import backdate_secret, start_emulator
     except ImportError:
         print("rotaudit local needs the emulator extra: pip install 'rotaudit[emulator]'", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """The remediation job: every few seconds, on every replica, carry on the claims that are due.
 
 Due claims are scheduled `RotateSecret` retries and the work of holders that died (their lease ran out); the
-wake-up items of `daemon.claims` find them with one key-only Query. Claims make it safe for every replica to run it.
+wake-up items of `daemon.remediation.claims` find them with one key-only Query. Claims make it safe for every
+replica to run it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 
 from daemon.errors import AwsError
 from daemon.logs import get_logger
-from daemon.remediator import Remediator
+from daemon.remediation.remediator import Remediator
 
 
 class RetryJob:

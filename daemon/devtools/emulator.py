@@ -2,7 +2,8 @@
 
 `start_emulator()` runs moto's `ThreadedMotoServer` behind a WSGI middleware that counts AWS calls by
 "service.Operation", can add a fixed latency to each, and serves `GET /_rotaudit/stats` and
-`POST /_rotaudit/stats/reset` for harnesses that run the emulator in another process (`python -m daemon.emulator`).
+`POST /_rotaudit/stats/reset` for harnesses that run the emulator in another process
+(`python -m daemon.devtools.emulator`).
 `apply_patches()` adapts moto to what rotaudit relies on; each patch checks its target and raises `PatchError`
 when moto's internals have moved, so an upgrade fails loudly instead of quietly changing behaviour.
 """
@@ -24,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from daemon.devtools.patches import PINNED_MOTO, PatchError, apply_patches, require
 from daemon.errors import EXIT_OK, EXIT_STARTUP
-from daemon.moto_patches import PINNED_MOTO, PatchError, apply_patches, require
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -203,8 +204,8 @@ def _wait_until_answering(url: str, timeout_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m daemon.emulator`: serve in the foreground until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m daemon.emulator", description=__doc__.splitlines()[0])
+    """`python -m daemon.devtools.emulator`: serve in the foreground until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m daemon.devtools.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="sleep before serving each AWS call")

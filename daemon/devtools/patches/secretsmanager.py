@@ -1,13 +1,13 @@
 """A pinned moto patch for Secrets Manager: ListSecrets pages in one pass over the secrets, as AWS's cost is.
 
-Kept apart from daemon/moto_patches.py (which registers it) so each module stays one screenful of concerns.
+Kept apart from daemon/devtools/patches.py (which registers it) so each module stays one screenful of concerns.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from daemon import moto_patches as mp
+from daemon.devtools import patches as mp
 
 
 # WHY: moto's list_secrets evaluates the filters on every secret and renders every match on every call, then

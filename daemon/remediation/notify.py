@@ -25,7 +25,7 @@ from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.provision import TTL_ATTRIBUTE
-from daemon.remediation_metrics import RemediationMetrics
+from daemon.remediation.metrics import RemediationMetrics
 
 MARKER_RETENTION = timedelta(days=30)
 _SUBJECT_MAX = 100

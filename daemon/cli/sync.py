@@ -31,7 +31,7 @@ async def _sync(args: argparse.Namespace) -> int:
     from daemon.aws import Aws
     from daemon.config import load_config
     from daemon.metrics import Metrics
-    from daemon.sync import Syncer, SyncOutcome
+    from daemon.sync.syncer import Syncer, SyncOutcome
 
     config = load_config(toml_path=args.config, required=("audit_table",))
     names = [pair.name for pair in config.sync_pairs]

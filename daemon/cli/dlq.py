@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from daemon.config import Config, load_config
-from daemon.dlq import DEFAULT_HOLD_S, DlqMessage, explain, queue_depth, read_all, resolve_dlq_url, walk
-from daemon.dlq_replay import (
+from daemon.dlq.reader import DEFAULT_HOLD_S, DlqMessage, explain, queue_depth, read_all, resolve_dlq_url, walk
+from daemon.dlq.replay import (
     Replayer,
     ReplayFilter,
     ReplayReport,

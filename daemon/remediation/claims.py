@@ -26,7 +26,7 @@ from daemon.audit import from_dynamo, secret_pk, to_dynamo, utc_iso
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, RotauditError, TransientAwsError
 from daemon.provision import TTL_ATTRIBUTE
-from daemon.remediation import Failure
+from daemon.remediation.plan import Failure
 
 DUE_PK = "remediation-due"
 ACTING = "acting"

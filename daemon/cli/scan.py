@@ -37,7 +37,7 @@ async def scan_once(args: argparse.Namespace) -> int:
     from daemon.aws import Aws
     from daemon.config import load_config
     from daemon.metrics import Metrics
-    from daemon.scanner import Scanner
+    from daemon.scan.scanner import Scanner
 
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
     async with Aws(
@@ -58,7 +58,7 @@ async def scan_once(args: argparse.Namespace) -> int:
 async def report_run(args: argparse.Namespace) -> int:
     from daemon.aws import Aws
     from daemon.config import load_config
-    from daemon.scan_report import get_run, latest_run, run_rows
+    from daemon.scan.report import get_run, latest_run, run_rows
 
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
     table = args.table or config.audit_table

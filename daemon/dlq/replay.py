@@ -23,7 +23,7 @@ from typing import Any
 
 from daemon.audit import to_dynamo, utc_iso
 from daemon.aws import Aws
-from daemon.dlq import BATCH, DEFAULT_HOLD_S, DlqMessage, DlqReader, explain, walk
+from daemon.dlq.reader import BATCH, DEFAULT_HOLD_S, DlqMessage, DlqReader, explain, walk
 from daemon.errors import AwsError, StartupError
 from daemon.logs import get_logger
 

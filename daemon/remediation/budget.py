@@ -13,7 +13,7 @@ from typing import Any
 from daemon.audit import put_if_absent, to_dynamo, utc_iso
 from daemon.aws import Aws
 from daemon.provision import TTL_ATTRIBUTE
-from daemon.remediation import BUDGET_WINDOW_S, Failure
+from daemon.remediation.plan import BUDGET_WINDOW_S, Failure
 
 ATTEMPT_RETENTION = timedelta(days=2)
 

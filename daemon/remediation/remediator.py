@@ -7,7 +7,8 @@ bounded by a per-secret budget, so rotaudit cannot feed on its own events. It ra
 the message should be redelivered.
 
 Retries are scheduled durably, not slept on: the claim records the retry time and a wake-up item
-(`daemon.claims`), and `RetryJob` (`daemon.remediation_job`, on every replica) takes due claims over and calls
+(`daemon.remediation.claims`), and `RetryJob` (`daemon.remediation.job`, on every replica) takes due claims over
+and calls
 `RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder died.
 """
 
@@ -24,15 +25,16 @@ from typing import Any
 
 from daemon.audit import Outcome, utc_iso
 from daemon.aws import Aws
-from daemon.budget import AttemptLedger
-from daemon.claims import ACTING, RETRY_DUE, Claim, ClaimLost, ClaimStore, Clock, utc_now
 from daemon.config import Config
 from daemon.errors import AwsError, PermanentAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
-from daemon.notify import Kind, Notification, Notifier
-from daemon.remediation import (
+from daemon.remediation.budget import AttemptLedger
+from daemon.remediation.claims import ACTING, RETRY_DUE, Claim, ClaimLost, ClaimStore, Clock, utc_now
+from daemon.remediation.metrics import RemediationMetrics
+from daemon.remediation.notify import Kind, Notification, Notifier
+from daemon.remediation.plan import (
     RETRY_BASE_S,
     RETRY_CAP_S,
     Action,
@@ -49,7 +51,6 @@ from daemon.remediation import (
     plan_remediation,
     still_needed,
 )
-from daemon.remediation_metrics import RemediationMetrics
 
 FAILED, SUCCEEDED = "RotationFailed", "RotationSucceeded"
 # After a failed pass from the job, wait this long before the job tries that claim again (a redelivered event

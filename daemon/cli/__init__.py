@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=4566, help="emulator port (default 4566)")
     local.add_argument("--http-port", type=int, default=9108, help="daemon metrics/health port (default 9108)")
 
-    from daemon import cli_dlq, cli_scan, cli_sync
+    from daemon.cli import dlq as cli_dlq
+    from daemon.cli import scan as cli_scan
+    from daemon.cli import sync as cli_sync
 
     for feature in (cli_scan, cli_dlq, cli_sync):
         feature.register(commands)
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "local":
-            from daemon.local import run_local
+            from daemon.devtools.local import run_local
 
             return asyncio.run(run_local(args.host, args.port, args.http_port))
         configure_logging("warning", "auto")

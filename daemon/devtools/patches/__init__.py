@@ -29,7 +29,7 @@ class PatchError(RuntimeError):
 def broken(patch: str, what: str) -> PatchError:
     return PatchError(
         f"moto patch {patch!r} no longer applies: {what}. moto's internals changed since {PINNED_MOTO}.x: "
-        f"re-read the moto source, then rewrite the patch in daemon/emulator.py, drop it if moto now gets "
+        f"re-read the moto source, then rewrite the patch in daemon/devtools/emulator.py, drop it if moto now gets "
         f"this right, or pin moto back to {PINNED_MOTO}.x."
     )
 
@@ -424,19 +424,19 @@ def _patch_sqs_serialised(patch: str) -> None:
 
 
 def _patch_secretsmanager_list(patch: str) -> None:
-    from daemon.moto_patches_secrets import patch_list_secrets  # imports this module: import on use
+    from daemon.devtools.patches.secretsmanager import patch_list_secrets  # imports this module: import on use
 
     patch_list_secrets(patch)
 
 
 def _patch_sqs_redrive_format(patch: str) -> None:
-    from daemon.moto_patches_terraform import patch_sqs_redrive_format
+    from daemon.devtools.patches.terraform import patch_sqs_redrive_format
 
     patch_sqs_redrive_format(patch)
 
 
 def _patch_ecs_az_rebalancing(patch: str) -> None:
-    from daemon.moto_patches_terraform import patch_ecs_az_rebalancing
+    from daemon.devtools.patches.terraform import patch_ecs_az_rebalancing
 
     patch_ecs_az_rebalancing(patch)
 
@@ -501,7 +501,7 @@ def apply_patches() -> list[str]:
     version = str(getattr(moto, "__version__", "unknown"))
     if version.split(".")[:2] != PINNED_MOTO.split("."):
         raise PatchError(
-            f"moto {version} is installed but the patches in daemon/emulator.py were written for "
+            f"moto {version} is installed but the patches in daemon/devtools/emulator.py were written for "
             f"{PINNED_MOTO}.x: install moto {PINNED_MOTO}.x, or re-check every patch and bump PINNED_MOTO."
         )
     with _patch_lock:

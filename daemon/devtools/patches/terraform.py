@@ -1,7 +1,7 @@
 """Pinned moto patches that make Terraform's read-back of SQS queues and ECS services match AWS.
 
 Without them every `terraform plan` on the emulator shows a change: the provider compares what it wrote with
-what the emulator reads back. Registered in daemon/moto_patches.py.
+what the emulator reads back. Registered in daemon/devtools/patches.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import inspect
 import json
 from typing import Any
 
-from daemon import moto_patches as mp
+from daemon.devtools import patches as mp
 
 
 # WHY: AWS returns RedrivePolicy as compact JSON; moto re-dumps it with spaces, so every terraform plan on the
