@@ -30,7 +30,7 @@ from bench import results
 from bench.contenders import ROOT, clean_env
 from bench.harness import BenchError, EmulatorProcess
 from bench.scan_emulator import MAX_AGE_DAYS, REGION, SEED
-from daemon.provision import table_definition
+from daemon.table import table_definition
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"

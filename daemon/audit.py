@@ -1,10 +1,6 @@
-"""The DynamoDB audit table: insert-if-absent event items, and a secret's history by key condition only.
+"""The audit store: insert-if-absent event items, and a secret's history by key condition only.
 
-Schema (single table):
-    pk  (S, partition)  "secret#<secret ARN>" — a secret's whole history is one partition
-    sk  (S, sort)       "<event time>#event#<rotation id>#<event id>" — chronological, rotation id in the key
-    GSI "by_name": secret_name (S) + sk (S), projection ALL — `rotaudit history NAME` without knowing the ARN
-    TTL attribute: expires_at (N, epoch seconds), set only when a retention is configured
+The table's schema (keys, indexes, codec) is `daemon.table`'s.
 """
 
 from __future__ import annotations
@@ -19,19 +15,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, StartupError, TransientAwsError
 from daemon.events import RotationEvent
+from daemon.table import BY_NAME_INDEX, event_key, from_dynamo, secret_pk, to_dynamo, utc_iso
 
-BY_NAME_INDEX = "by_name"
 TRANSACTION_MAX_ITEMS = 100
 _CONFLICT_ATTEMPTS = 5
 KNOWN_KEYS_MAX = 20_000  # ≈ 4 MB of recently confirmed keys
 KNOWN_KEYS_TTL_S = 3600.0  # well inside any retention: an item confirmed this recently is still in the table
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class Outcome(StrEnum):
@@ -39,23 +31,6 @@ class Outcome(StrEnum):
 
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a Z: sorts lexically in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def secret_pk(secret_arn: str) -> str:
-    return f"secret#{secret_arn}"
-
-
-def event_key(event: RotationEvent) -> dict[str, str]:
-    """The item key: one item per distinct event, whatever the number of deliveries."""
-    return {
-        "pk": secret_pk(event.secret_arn),
-        "sk": f"{utc_iso(event.event_time)}#event#{event.rotation_id}#{event.event_id}",
-    }
 
 
 def event_item(event: RotationEvent, recorded_at: datetime, message_id: str = "") -> dict[str, Any]:
@@ -84,14 +59,6 @@ def event_item(event: RotationEvent, recorded_at: datetime, message_id: str = ""
     }
     item.update({key: value for key, value in optional.items() if value})
     return item
-
-
-def to_dynamo(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in item.items()}
-
-
-def from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
 async def put_if_absent(

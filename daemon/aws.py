@@ -176,3 +176,24 @@ class Aws:
             with attempt:
                 return await self.call_once(service, operation, **params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+# -- errors an operator can act on ------------------------------------------------------------------------
+
+_NOT_FOUND = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "ResourceNotFoundException"})
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "KMS.AccessDeniedException"})
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action an operation needs: sqs send_message_batch -> sqs:SendMessage."""
+    name = "".join(part.capitalize() for part in operation.split("_"))
+    return f"{service}:{name.removesuffix('Batch') if service == 'sqs' else name}"
+
+
+def explain(exc: AwsError, what: str, fix: str = "") -> str:
+    """`what` failed, why, and what to change; never a payload."""
+    if exc.code in _DENIED:
+        return f"{what}: permission missing: grant {iam_action(exc.service, exc.operation)} to this caller ({exc.code})"
+    if exc.code in _NOT_FOUND:
+        return f"{what} not found: {fix or 'check the URL and AWS_REGION'} ({exc.code})"
+    return f"{what}: {exc}"

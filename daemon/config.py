@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
-from daemon.sync.render import pair_problems
+from daemon.templates import pair_problems
 from daemon.timer import parse_schedule
 
 ENV_PREFIX = "ROTAUDIT_"

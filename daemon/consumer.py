@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon.audit import utc_iso
 from daemon.aws import Aws
-from daemon.dlq.reader import resolve_dlq_url
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
+from daemon.queues import resolve_dlq_url
+from daemon.table import utc_iso
 
 BATCH = 10
 # SendMessageBatch allows 1 MiB in all; stay under the older 256 KiB so either limit is safe.

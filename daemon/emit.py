@@ -14,10 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon.audit import utc_iso
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, LABEL_EVENT, ROTATION_EVENTS, Rejection, parse_message
+from daemon.table import utc_iso
 
 EVENT_NAMES = sorted(ROTATION_EVENTS | API_CALL_EVENTS | {LABEL_EVENT})
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")

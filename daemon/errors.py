@@ -3,9 +3,11 @@
     RotauditError
     ├── ConfigError        a setting is missing or bad          → exit 78 (EX_CONFIG)
     ├── StartupError       AWS resources unreachable or unready → exit 3
-    └── AwsError           an AWS call failed (translated in daemon.aws only)
-        ├── TransientAwsError   throttling, 5xx, timeouts: retry with jittered backoff
-        └── PermanentAwsError   validation, access denied, not found: do not retry
+    ├── AwsError           an AWS call failed (translated in daemon.aws only)
+    │   ├── TransientAwsError   throttling, 5xx, timeouts: retry with jittered backoff
+    │   └── PermanentAwsError   validation, access denied, not found: do not retry
+    ├── ClaimLost          this replica no longer holds a remediation claim: stop acting on it
+    └── LeaseLost          this replica no longer holds the scan window's lease: stop writing the run
 
 A rejected message is not an exception: `daemon.events.parse_message` returns a `Rejection`.
 A duplicate write is not an exception either: `daemon.audit` returns an outcome.
@@ -54,3 +56,11 @@ class TransientAwsError(AwsError):
 
 class PermanentAwsError(AwsError):
     """Not worth retrying: the request itself is wrong or not allowed."""
+
+
+class ClaimLost(RotauditError):
+    """This replica no longer holds the claim: another took it over, or the failure was resolved meanwhile."""
+
+
+class LeaseLost(RotauditError):
+    """Another replica holds the window's lease now: this replica must stop its run."""

@@ -15,7 +15,7 @@ from typing import Any
 from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config
-from daemon.dlq.reader import DlqMonitor
+from daemon.dlq.monitor import DlqMonitor
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
 from daemon.remediation.job import RetryJob

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from daemon.audit import BY_NAME_INDEX
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
-from daemon.scan.report import BY_RUN_ATTRIBUTES, BY_RUN_GSI
+from daemon.table import TTL_ATTRIBUTE, table_definition
 
 MAX_RECEIVE_COUNT = 5
 RETENTION_S = 14 * 24 * 3600
 QUEUE_VISIBILITY_S = 60
-TTL_ATTRIBUTE = "expires_at"
 TOPIC_KMS_KEY = "alias/aws/sns"
 
 
@@ -37,36 +35,6 @@ def rotation_event_pattern() -> dict[str, Any]:
 
 def label_event_pattern() -> dict[str, Any]:
     return {"source": ["aws.secretsmanager"], "detail-type": ["Secret Label Updated"]}
-
-
-def table_definition(name: str) -> dict[str, Any]:
-    """The audit table's CreateTable parameters (also the reference for the README's schema section)."""
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "secret_name", "AttributeType": "S"},
-            *BY_RUN_ATTRIBUTES,
-        ],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": BY_NAME_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "secret_name", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            BY_RUN_GSI,
-        ],
-        "SSESpecification": {"Enabled": True},
-    }
 
 
 async def _queue(aws: Aws, name: str, attributes: dict[str, str]) -> tuple[str, str]:

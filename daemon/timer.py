@@ -28,7 +28,7 @@ from typing import Protocol
 
 from daemon.logs import get_logger
 
-Clock = Callable[[], datetime]
+Clock = Callable[[], datetime]  # aware UTC datetimes; injected so tests can move time
 Sleep = Callable[[float], Awaitable[None]]
 Job = Callable[[datetime], Awaitable[None]]
 

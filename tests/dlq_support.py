@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon.audit import utc_iso
 from daemon.config import load_config
 from daemon.emit import build_event
+from daemon.table import utc_iso
 from tests.support import REGION, boto
 
 

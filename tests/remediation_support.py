@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from daemon.audit import AuditStore, from_dynamo
+from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config, load_config
 from daemon.emit import build_event
@@ -21,6 +21,7 @@ from daemon.metrics import Metrics
 from daemon.processor import Message, Processor, Verdict
 from daemon.remediation.job import RetryJob
 from daemon.remediation.remediator import Remediator
+from daemon.table import from_dynamo
 from tests.support import REGION, boto
 
 SERVICES = ("dynamodb", "secretsmanager", "sns", "ssm", "sts")  # what remediation uses: fewer clients to open

@@ -17,8 +17,7 @@ from typing import Any
 import boto3
 
 from daemon.devtools.emulator import backdate_secret
-from daemon.provision import table_definition
-from daemon.scan.report import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX
+from daemon.table import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX, table_definition
 from tests.support import REGION
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -73,7 +72,7 @@ def create_secret(sm: Any, name: str, tags: dict[str, str], value: str = "") -> 
 
 
 def table_items(endpoint: str, table: str, kind: str | None = None) -> list[dict[str, Any]]:
-    from daemon.audit import from_dynamo
+    from daemon.table import from_dynamo
 
     dynamodb = client("dynamodb", endpoint)
     items = [from_dynamo(i) for page in dynamodb.get_paginator("scan").paginate(TableName=table) for i in page["Items"]]

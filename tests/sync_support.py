@@ -10,12 +10,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from daemon.audit import from_dynamo
 from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.sync.syncer import Syncer
+from daemon.table import from_dynamo
 from tests.support import boto
 
 NASTY_PASSWORD = "p@ss/w:rd%25#frag?q=1 and spaces"

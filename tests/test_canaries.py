@@ -28,11 +28,11 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from daemon.audit import from_dynamo
 from daemon.aws import Aws
 from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
 from daemon.provision import provision
+from daemon.table import from_dynamo
 from tests.canary_support import (
     Canary,
     CliRun,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.dlq.reader import DlqMonitor
+from daemon.dlq.monitor import DlqMonitor
 from tests.dlq_support import event_body, queue_depth, seed
 from tests.support import REGION, boto
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from daemon.aws import explain
 from daemon.cli.dlq import ProgressBar, format_age, parse_since
-from daemon.dlq.reader import explain, read_message
+from daemon.dlq.reader import read_message
 from daemon.dlq.replay import ReplayCounts, ReplayFilter
 from daemon.emit import build_event
 from daemon.errors import PermanentAwsError

@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.emit import build_event
-from daemon.remediation.claims import ClaimLost, ClaimStore
+from daemon.errors import ClaimLost
+from daemon.remediation.claims import ClaimStore
 from daemon.remediation.plan import Failure
 from tests.remediation_support import (
     CANARY,

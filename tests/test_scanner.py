@@ -479,7 +479,7 @@ SUMMARY = {"run_id": "20300101T100000Z", "outcome": "succeeded", "checked": 1, "
 
 async def test_completing_a_window_retries_transaction_conflicts() -> None:
     """A conflict with another replica's attempt on the lease is retried; the run item still lands once."""
-    from daemon.scan.report import WindowLease
+    from daemon.scan.lease import WindowLease
 
     fake = ScriptedDynamo(cancelled("TransactionConflict", "None"), cancelled("TransactionConflict", "None"))
     await WindowLease(fake, "t", holder="me", lease_s=60, sleep=no_sleep).complete(WINDOW, SUMMARY)
@@ -488,7 +488,8 @@ async def test_completing_a_window_retries_transaction_conflicts() -> None:
 
 async def test_completing_a_window_someone_else_holds_raises_lease_lost() -> None:
     """When the lease's condition fails, the run is not recorded and the holder learns it lost the lease."""
-    from daemon.scan.report import LeaseLost, WindowLease
+    from daemon.errors import LeaseLost
+    from daemon.scan.lease import WindowLease
 
     fake = ScriptedDynamo(cancelled("ConditionalCheckFailed", "None"))
     with pytest.raises(LeaseLost):
@@ -498,7 +499,7 @@ async def test_completing_a_window_someone_else_holds_raises_lease_lost() -> Non
 async def test_a_conflicting_lease_attempt_looks_again() -> None:
     """A TransactionConflictException while taking the lease reads as "busy": the caller naps and retries."""
     from daemon.errors import PermanentAwsError
-    from daemon.scan.report import WindowLease
+    from daemon.scan.lease import WindowLease
 
     conflict = PermanentAwsError("dynamodb", "put_item", "TransactionConflictException", "conflict")
     view = await WindowLease(ScriptedDynamo(conflict), "t", holder="me", lease_s=60).acquire(WINDOW, "r", WINDOW)

@@ -8,15 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from daemon.sync.render import (
-    DEFAULT_TEMPLATE,
-    Rendered,
-    RenderError,
-    RenderReason,
-    pair_problems,
-    render,
-    template_problems,
-)
+from daemon.sync.render import Rendered, RenderError, RenderReason, render
+from daemon.templates import DEFAULT_TEMPLATE, pair_problems, template_problems
 
 SOURCE = json.dumps({"username": "app", "password": "s3cret"})
 FULL = {"username": "u", "password": "s3cret", "host": "h", "port": 5432, "dbname": "d"}

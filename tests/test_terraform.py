@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from daemon.config import load_config
-from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern, table_definition
+from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
+from daemon.table import table_definition
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
 from tests.terraform_support import LOCAL_SH, MODULE, leftovers
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from daemon.aws import explain
 from daemon.config import Config, load_config
-from daemon.dlq.reader import DEFAULT_HOLD_S, DlqMessage, explain, queue_depth, read_all, resolve_dlq_url, walk
+from daemon.dlq.reader import DEFAULT_HOLD_S, DlqMessage, read_all, walk
 from daemon.dlq.replay import (
     Replayer,
     ReplayFilter,
@@ -24,6 +25,7 @@ from daemon.dlq.replay import (
     start_move_task,
 )
 from daemon.errors import EXIT_FAILURE, EXIT_OK, EXIT_STARTUP, AwsError, StartupError
+from daemon.queues import queue_depth, resolve_dlq_url
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 EXIT_USAGE = 2

@@ -1,133 +1,32 @@
-"""The dead-letter queue: find it, read it without consuming it, and watch it (depth and age gauges).
+"""The dead-letter queue: read it without consuming it: walks that hold each message once and hand back the rest.
 
 A walk (inspect, export, replay) receives each message once and holds it invisible for `hold_s`; when it ends,
 every message it did not delete is visible again at once (ChangeMessageVisibility 0), or `hold_s` after a crash.
 Each receive bumps SQS's ApproximateReceiveCount: harmless in a DLQ without a redrive policy of its own, and the
 count shown is the source queue's (stored by the consumer) wherever there is one.
-
-`DlqMonitor`: depth from one GetQueueAttributes per poll. SQS has the oldest message's age only as the CloudWatch
-metric ApproximateAgeOfOldestMessage, so while the DLQ has visible messages the monitor peeks: one ReceiveMessage
-of up to 10 with VisibilityTimeout 0 (nothing is hidden: operators and replays are not disturbed), reading
-SentTimestamp. Trade-offs: a peek bumps the receive count of what it sees (so there is no peek when the DLQ has a
-redrive policy of its own, where that would move messages on: the age is NaN), and it sees a sample, so on a DLQ
-of more than 10 messages the gauge is a lower bound. For a message SQS moved after maxReceiveCount, SentTimestamp
-is its first enqueue in the source queue, which is also where its retention counts from.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge
-
-from daemon.audit import utc_iso
 from daemon.aws import Aws
-from daemon.errors import AwsError, StartupError
+from daemon.errors import AwsError
 from daemon.events import RotationEvent, parse_message, parse_secret_arn
 from daemon.logs import get_logger
+from daemon.table import utc_iso
 
 BATCH = 10
 DEFAULT_HOLD_S = 120
 REASON_MAX_RECEIVES = "max_receives"  # moved by SQS after maxReceiveCount: no attributes of ours
 REASON_EVENTBRIDGE = "eventbridge_undelivered"  # an EventBridge target DLQ message (ERROR_CODE attribute)
-_NOT_FOUND = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "ResourceNotFoundException"})
-_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "KMS.AccessDeniedException"})
 _EVENT_NAME = re.compile(r"[A-Za-z0-9]{1,64}")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# -- errors an operator can act on ------------------------------------------------------------------------
-
-
-def iam_action(service: str, operation: str) -> str:
-    """The IAM action an operation needs: sqs send_message_batch -> sqs:SendMessage."""
-    name = "".join(part.capitalize() for part in operation.split("_"))
-    return f"{service}:{name.removesuffix('Batch') if service == 'sqs' else name}"
-
-
-def explain(exc: AwsError, what: str, fix: str = "") -> str:
-    """`what` failed, why, and what to change; never a payload."""
-    if exc.code in _DENIED:
-        return f"{what}: permission missing: grant {iam_action(exc.service, exc.operation)} to this caller ({exc.code})"
-    if exc.code in _NOT_FOUND:
-        return f"{what} not found: {fix or 'check the URL and AWS_REGION'} ({exc.code})"
-    return f"{what}: {exc}"
-
-
-async def _sqs(aws: Aws, operation: str, what: str, fix: str, **params: Any) -> dict[str, Any]:
-    try:
-        return await aws.call("sqs", operation, **params)
-    except AwsError as exc:
-        raise StartupError(explain(exc, what, fix)) from None
-
-
-async def resolve_dlq_url(aws: Aws, queue_url: str, dlq_url: str = "") -> str:
-    """The DLQ: `dlq_url` when set, else the one the source queue's redrive policy names; both checked to answer."""
-    policy = None
-    if queue_url:
-        fix = "check ROTAUDIT_QUEUE_URL and AWS_REGION"
-        attrs = await _sqs(
-            aws,
-            "get_queue_attributes",
-            f"source queue {queue_url}",
-            fix,
-            QueueUrl=queue_url,
-            AttributeNames=["RedrivePolicy"],
-        )
-        policy = attrs.get("Attributes", {}).get("RedrivePolicy")
-    if not dlq_url:
-        if not policy:
-            raise StartupError(
-                "no DLQ configured: set ROTAUDIT_DLQ_URL, or give the queue in ROTAUDIT_QUEUE_URL "
-                f"({queue_url or 'not set'}) a redrive policy (rotaudit provision does)"
-            )
-        target_arn = str(json.loads(policy)["deadLetterTargetArn"])
-        _, _, _, _, account, name = target_arn.split(":", 5)
-        found = await _sqs(
-            aws,
-            "get_queue_url",
-            f"DLQ {target_arn} (named by the redrive policy of {queue_url})",
-            "fix the redrive policy or set ROTAUDIT_DLQ_URL",
-            QueueName=name,
-            QueueOwnerAWSAccountId=account,
-        )
-        dlq_url = str(found["QueueUrl"])
-    fix = "check ROTAUDIT_DLQ_URL and AWS_REGION"
-    await _sqs(aws, "get_queue_attributes", f"DLQ {dlq_url}", fix, QueueUrl=dlq_url, AttributeNames=["QueueArn"])
-    return dlq_url
-
-
-@dataclass(frozen=True, slots=True)
-class QueueDepth:
-    """SQS's approximate counts for a queue, and whether it has a redrive policy of its own."""
-
-    visible: int
-    in_flight: int
-    delayed: int
-    has_redrive_policy: bool
-
-    @property
-    def total(self) -> int:
-        return self.visible + self.in_flight + self.delayed
-
-
-async def queue_depth(aws: Aws, url: str) -> QueueDepth:
-    """One GetQueueAttributes."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    names += ["ApproximateNumberOfMessagesDelayed", "RedrivePolicy"]
-    found = (await aws.call("sqs", "get_queue_attributes", QueueUrl=url, AttributeNames=names))["Attributes"]
-    visible, in_flight, delayed = (int(found.get(name, 0)) for name in names[:3])
-    return QueueDepth(visible, in_flight, delayed, has_redrive_policy=bool(found.get("RedrivePolicy")))
 
 
 # -- one DLQ message ----------------------------------------------------------------------------------------
@@ -348,64 +247,3 @@ async def read_all(aws: Aws, url: str, *, limit: int | None = None, hold_s: int 
             found.extend(batch)
     epoch = datetime.fromtimestamp(0, UTC)
     return sorted(found, key=lambda m: (m.sent_at or epoch, m.message_id))
-
-
-# -- gauges ---------------------------------------------------------------------------------------------
-
-
-class DlqMonitor:
-    """A daemon job: DLQ depth and oldest-message age as gauges, polled every `poll_s` (see the module doc)."""
-
-    def __init__(
-        self,
-        aws: Aws,
-        dlq_url: str,
-        registry: CollectorRegistry,
-        *,
-        poll_s: float = 60,
-        now: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self.aws, self.dlq_url, self.poll_s, self._now = aws, dlq_url, poll_s, now
-        self.messages = Gauge(
-            "rotaudit_dlq_messages",
-            "Messages in the DLQ: visible, in flight and delayed (GetQueueAttributes).",
-            registry=registry,
-        )
-        self.oldest_age = Gauge(
-            "rotaudit_dlq_oldest_message_age_seconds",
-            "Age (since SentTimestamp) of the oldest of up to 10 peeked DLQ messages: a lower bound; "
-            "0 when empty, NaN when the DLQ has its own redrive policy (no peeking).",
-            registry=registry,
-        )
-        self.log = get_logger("dlq")
-
-    async def poll_once(self) -> None:
-        depth = await queue_depth(self.aws, self.dlq_url)
-        self.messages.set(depth.total)
-        if depth.total == 0:
-            self.oldest_age.set(0)
-        elif depth.has_redrive_policy:
-            self.oldest_age.set(float("nan"))  # a peek would count towards moving the messages on
-        elif depth.visible:
-            peek = await self.aws.call(
-                "sqs",
-                "receive_message",
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=BATCH,
-                VisibilityTimeout=0,
-                WaitTimeSeconds=1,  # a long poll asks every SQS server, and returns at once when there are messages
-                MessageSystemAttributeNames=["SentTimestamp"],
-            )
-            sent_ms = [int(m["Attributes"]["SentTimestamp"]) for m in peek.get("Messages", [])]
-            if sent_ms:  # none: all went in flight meanwhile; keep the last known age
-                self.oldest_age.set(max(0.0, self._now().timestamp() - min(sent_ms) / 1000))
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop`; a failed poll keeps the last values and is logged."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except AwsError as exc:
-                self.log.warning("dlq.poll_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)

@@ -17,15 +17,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from daemon.audit import to_dynamo, utc_iso
-from daemon.aws import Aws
-from daemon.dlq.reader import BATCH, DEFAULT_HOLD_S, DlqMessage, DlqReader, explain, walk
+from daemon.aws import Aws, explain
+from daemon.dlq.reader import BATCH, DEFAULT_HOLD_S, DlqMessage, DlqReader, walk
 from daemon.errors import AwsError, StartupError
 from daemon.logs import get_logger
+from daemon.table import to_dynamo, utc_iso
+from daemon.timer import Clock, utc_now
 
 REPLAY_KIND = "dlq_replay"
 _SEND_BATCH_BYTES = 250_000  # under the older 256 KiB SendMessageBatch limit, so either limit is safe
@@ -33,10 +34,6 @@ _SEND_BATCH_BYTES = 250_000  # under the older 256 KiB SendMessageBatch limit, s
 _EVENTBRIDGE_ATTRIBUTES = frozenset(
     {"ERROR_CODE", "ERROR_MESSAGE", "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS", "RULE_ARN", "TARGET_ARN"}
 )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +121,7 @@ class Replayer:
         who: tuple[str, str] = ("unknown", "unknown"),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = asyncio.sleep,
-        now: Callable[[], datetime] = _utcnow,
+        now: Clock = utc_now,
         on_progress: Callable[[ReplayCounts], None] | None = None,
     ) -> None:
         if not dry_run and not table:
@@ -332,7 +329,7 @@ async def record_move_task(
     task_handle: str,
     messages: int,
     who: tuple[str, str],
-    now: Callable[[], datetime] = _utcnow,
+    now: Clock = utc_now,
 ) -> str:
     """The audit item of a replay handed to SQS (its counts are SQS's to report); the replay id."""
     started_at, replay_id = now(), str(uuid.uuid4())

@@ -6,14 +6,14 @@ resumed after a crash counts once. Items expire (TTL) two days after the attempt
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from daemon.audit import put_if_absent, to_dynamo, utc_iso
+from daemon.audit import put_if_absent
 from daemon.aws import Aws
-from daemon.provision import TTL_ATTRIBUTE
 from daemon.remediation.plan import BUDGET_WINDOW_S, Failure
+from daemon.table import TTL_ATTRIBUTE, to_dynamo, utc_iso
+from daemon.timer import Clock
 
 ATTEMPT_RETENTION = timedelta(days=2)
 
@@ -21,7 +21,7 @@ ATTEMPT_RETENTION = timedelta(days=2)
 class AttemptLedger:
     """Counts and records rotaudit's RotateSecret attempts."""
 
-    def __init__(self, aws: Aws, table: str, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, aws: Aws, table: str, *, clock: Clock) -> None:
         self.aws = aws
         self.table = table
         self.clock = clock

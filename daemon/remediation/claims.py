@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.audit import from_dynamo, secret_pk, to_dynamo, utc_iso
 from daemon.aws import Aws
-from daemon.errors import PermanentAwsError, RotauditError, TransientAwsError
-from daemon.provision import TTL_ATTRIBUTE
+from daemon.errors import ClaimLost, PermanentAwsError, TransientAwsError
 from daemon.remediation.plan import Failure
+from daemon.table import TTL_ATTRIBUTE, from_dynamo, secret_pk, to_dynamo, utc_iso
+from daemon.timer import Clock
 
 DUE_PK = "remediation-due"
 ACTING = "acting"
@@ -50,17 +49,6 @@ _HISTORY_FIELDS = (
     "holder",
     "updated_at",
 )
-
-
-Clock = Callable[[], datetime]  # aware UTC datetimes; injected so tests can move time
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ClaimLost(RotauditError):
-    """This replica no longer holds the claim: another took it over, or the failure was resolved meanwhile."""
 
 
 def ms(moment: datetime) -> int:

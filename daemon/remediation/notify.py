@@ -14,18 +14,19 @@ says no other live replica is sending it, and the marker may be its own write wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from daemon.audit import put_if_absent, to_dynamo, utc_iso
+from daemon.audit import put_if_absent
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
-from daemon.provision import TTL_ATTRIBUTE
 from daemon.remediation.metrics import RemediationMetrics
+from daemon.table import TTL_ATTRIBUTE, to_dynamo, utc_iso
+from daemon.timer import Clock
 
 MARKER_RETENTION = timedelta(days=30)
 _SUBJECT_MAX = 100
@@ -100,7 +101,7 @@ class Notifier:
         topic_arn: str,
         metrics: RemediationMetrics,
         *,
-        clock: Callable[[], datetime],
+        clock: Clock,
         stale_after_s: float,
     ) -> None:
         self.aws = aws

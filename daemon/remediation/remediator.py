@@ -23,15 +23,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from daemon.audit import Outcome, utc_iso
+from daemon.audit import Outcome
 from daemon.aws import Aws
 from daemon.config import Config
-from daemon.errors import AwsError, PermanentAwsError
+from daemon.errors import AwsError, ClaimLost, PermanentAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.remediation.budget import AttemptLedger
-from daemon.remediation.claims import ACTING, RETRY_DUE, Claim, ClaimLost, ClaimStore, Clock, utc_now
+from daemon.remediation.claims import ACTING, RETRY_DUE, Claim, ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.notify import Kind, Notification, Notifier
 from daemon.remediation.plan import (
@@ -51,6 +51,8 @@ from daemon.remediation.plan import (
     plan_remediation,
     still_needed,
 )
+from daemon.table import utc_iso
+from daemon.timer import Clock, utc_now
 
 FAILED, SUCCEEDED = "RotationFailed", "RotationSucceeded"
 # After a failed pass from the job, wait this long before the job tries that claim again (a redelivered event

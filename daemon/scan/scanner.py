@@ -21,17 +21,14 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
-from daemon.audit import to_dynamo, utc_iso
 from daemon.aws import Aws
 from daemon.config import Config, ScanTarget
-from daemon.errors import AwsError, PermanentAwsError
+from daemon.errors import AwsError, LeaseLost, PermanentAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
-from daemon.scan.report import BatchWriter, LeaseLost, WindowLease, compact_time, run_item, run_summary, scan_row
+from daemon.scan.lease import WindowLease
+from daemon.scan.metrics import ScanMetrics
+from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary, scan_row
 from daemon.scan.rules import (
     ScanResult,
     Scope,
@@ -43,53 +40,12 @@ from daemon.scan.rules import (
     scopes_for,
     tag_matches,
 )
+from daemon.table import to_dynamo, utc_iso
 from daemon.timer import Clock, Schedule, Sleep, Timer, nap, parse_schedule, utc_now
 
 Credentials = dict[str, str]
 Connect = Callable[[str, Credentials | None], AbstractAsyncContextManager[Aws]]
-_SCAN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 _GONE = datetime.min.replace(tzinfo=UTC)  # the secret vanished between the list call and the lookup
-
-
-class SecretAgeCollector(Collector):
-    """`rotaudit_secret_age_seconds{secret_name,account,region}`: the last run's ages, swapped in whole."""
-
-    def __init__(self) -> None:
-        self._ages: dict[tuple[str, str, str], float] = {}
-
-    def publish(self, ages: dict[tuple[str, str, str], float]) -> None:
-        self._ages = ages
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "rotaudit_secret_age_seconds",
-            "Per scanned secret: seconds since its last rotation or current version, at the last run.",
-            labels=["secret_name", "account", "region"],
-        )
-        for labels, seconds in self._ages.items():
-            family.add_metric(list(labels), seconds)
-        yield family
-
-
-class ScanMetrics:
-    """The scan's metrics, on the app's registry."""
-
-    def __init__(self, metrics: Metrics, *, age_gauge: bool) -> None:
-        r = metrics.registry
-        self.runs = Counter(
-            "rotaudit_scan_runs", "Scan runs by outcome (succeeded, partial, failed, skipped).", ["outcome"], registry=r
-        )
-        self.duration = Histogram(
-            "rotaudit_scan_duration_seconds", "Wall time of a scan run.", buckets=_SCAN_BUCKETS, registry=r
-        )
-        self.last_success = Gauge(
-            "rotaudit_scan_last_success_timestamp_seconds", "End of the last fully successful run.", registry=r
-        )
-        self.checked = Gauge("rotaudit_secrets_checked", "Secrets checked by the last run.", registry=r)
-        self.needing = Gauge("rotaudit_secrets_needing_rotation", "Secrets flagged by the last run.", registry=r)
-        self.ages = SecretAgeCollector() if age_gauge else None
-        if self.ages is not None:
-            r.register(self.ages)
 
 
 class Scanner:

@@ -19,21 +19,22 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from daemon.audit import Outcome, secret_pk, to_dynamo, utc_iso
+from daemon.audit import Outcome
 from daemon.aws import Aws, translate
 from daemon.config import Config, SyncPair
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.sync.render import RenderError, render
+from daemon.table import secret_pk, to_dynamo, utc_iso
+from daemon.timer import Clock, utc_now
 
 _TOKEN_NAMESPACE = uuid.UUID("6f0b7a52-3c1e-4d3a-9a57-2f8e5c1d0b44")
 CURRENT = "AWSCURRENT"
@@ -113,7 +114,7 @@ class Syncer:
         registry: CollectorRegistry,
         topic_arn: str = "",
         interval_s: float = 900.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.aws = aws
         self.pairs = {pair.name: pair for pair in pairs}

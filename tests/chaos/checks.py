@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.audit import from_dynamo
+from daemon.table import from_dynamo
 from tests.chaos.workload import Workload
 
 WINDOW = timedelta(minutes=1)  # the replicas' ROTAUDIT_SCAN_SCHEDULE, rate(1 minute)

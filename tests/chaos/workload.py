@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from daemon.audit import event_key
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
+from daemon.table import event_key
 
 ACCOUNT = "123456789012"  # moto's default account: the daemon trusts events of its own account only
 REGION = "us-east-1"
