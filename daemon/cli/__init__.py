@@ -114,7 +114,7 @@ async def _provision(args: argparse.Namespace) -> int:
     from daemon.provision import provision
 
     config = load_config(toml_path=args.config, required=())
-    async with _aws(config, ("sqs", "dynamodb", "sns", "events")) as aws:
+    async with _aws(config, ("sqs", "dynamodb", "sns", "events", "sts")) as aws:
         print(json.dumps(await provision(aws, args.prefix), indent=2))
     return 0
 
