@@ -15,6 +15,9 @@ from daemon import __version__
 from daemon.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_STARTUP, AwsError, ConfigError, StartupError
 from daemon.logs import configure_logging
 
+# How to get `rotaudit local` where it is missing (the dev extra brings moto, which the emulator runs on).
+LOCAL_HOW_TO = "run it from a checkout of the rotaudit repository, after `pip install -e '.[dev]'` (or `make run`)"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rotaudit", description=__doc__)
@@ -53,7 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     hist.add_argument("--table", help="audit table (default: ROTAUDIT_AUDIT_TABLE)")
     hist.add_argument("--config", type=Path)
 
-    local = commands.add_parser("local", help="emulator + demo data + the daemon in the foreground (make run)")
+    # `local` runs the dev tools (daemon/devtools/: the emulator), which only a checkout has: the wheel and the image
+    # leave them out. This guarded import is the only import of daemon.devtools outside it. Without them, `local`
+    # only says how to get them, and exits EXIT_FAILURE (1, as local.py does without moto; not a settings problem).
+    try:
+        from daemon.devtools.local import run_local
+    except ModuleNotFoundError as exc:
+        if exc.name != "daemon.devtools":  # a broken checkout must not pass for a product install
+            raise
+        local = commands.add_parser("local", help=f"not in this install: {LOCAL_HOW_TO}")
+        local.set_defaults(run_local=None)
+    else:
+        local = commands.add_parser("local", help="emulator + demo data + the daemon in the foreground (make run)")
+        local.set_defaults(run_local=run_local)
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=4566, help="emulator port (default 4566)")
     local.add_argument("--http-port", type=int, default=9108, help="daemon metrics/health port (default 9108)")
@@ -73,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "local":
-            from daemon.devtools.local import run_local
-
-            return asyncio.run(run_local(args.host, args.port, args.http_port))
+            if args.run_local is None:
+                print(f"rotaudit local: the dev tools are not installed: {LOCAL_HOW_TO}", file=sys.stderr)
+                return EXIT_FAILURE
+            return int(asyncio.run(args.run_local(args.host, args.port, args.http_port)))
         configure_logging("warning", "auto")
         handler = getattr(args, "handler", None) or _COMMANDS[args.command]
         return int(asyncio.run(handler(args)))
