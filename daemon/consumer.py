@@ -23,6 +23,7 @@ from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
 from daemon.queues import resolve_dlq_url
 from daemon.table import utc_iso
+from daemon.timer import nap
 
 BATCH = 10
 # SendMessageBatch allows 1 MiB in all; stay under the older 256 KiB so either limit is safe.
@@ -112,7 +113,7 @@ class Consumer:
                     self._room.release()
                     failures += 1
                     self.log.warning("consumer.receive_failed", error=str(exc), failures=failures)
-                    await _sleep_or_stop(min(20.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0), stop)
+                    await nap(asyncio.sleep, min(20.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0), stop)
                     continue
                 except PermanentAwsError:
                     self._room.release()
@@ -318,8 +319,3 @@ def _by_size(
         groups[-1].append(item)
         size += body_size
     return groups
-
-
-async def _sleep_or_stop(delay_s: float, stop: asyncio.Event) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay_s)

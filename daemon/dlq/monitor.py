@@ -12,7 +12,6 @@ is its first enqueue in the source queue, which is also where its retention coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -21,7 +20,7 @@ from daemon.dlq.reader import BATCH
 from daemon.errors import AwsError
 from daemon.logs import get_logger
 from daemon.queues import queue_depth
-from daemon.timer import Clock, utc_now
+from daemon.timer import Clock, every, utc_now
 
 
 class DlqMonitor:
@@ -72,11 +71,8 @@ class DlqMonitor:
                 self.oldest_age.set(max(0.0, self._now().timestamp() - min(sent_ms) / 1000))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop`; a failed poll keeps the last values and is logged."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except AwsError as exc:
-                self.log.warning("dlq.poll_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+        """Poll every `poll_s` until `stop`; a failed poll keeps the last values and is logged."""
+        await every(self.poll_s, stop, self.poll_once, on_error=self._poll_failed)
+
+    def _poll_failed(self, exc: AwsError) -> None:
+        self.log.warning("dlq.poll_failed", error=str(exc))

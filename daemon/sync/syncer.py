@@ -16,7 +16,6 @@ names, reasons and field names only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Iterable
@@ -34,7 +33,7 @@ from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.sync.render import RenderError, render
 from daemon.table import secret_pk, to_dynamo, utc_iso
-from daemon.timer import Clock, utc_now
+from daemon.timer import Clock, every, utc_now
 
 _TOKEN_NAMESPACE = uuid.UUID("6f0b7a52-3c1e-4d3a-9a57-2f8e5c1d0b44")
 CURRENT = "AWSCURRENT"
@@ -160,13 +159,7 @@ class Syncer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """The reconcile job: every pair now, then every `interval_s`, until `stop` is set."""
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while not stop.is_set():
-            await self._reconcile(stop)
-            due = max(due + self.interval_s, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=due - loop.time())
+        await every(self.interval_s, stop, lambda: self._reconcile(stop))
 
     async def run_once(self, pair: str | None = None, *, trigger: Trigger = Trigger.MANUAL) -> list[SyncResult]:
         """Sync one pair by name, or all; transient AWS failures become `error` results. Unknown name: KeyError."""
