@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from daemon.audit import Outcome
 from daemon.aws import Aws, translate
 from daemon.config import Config, SyncPair
-from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
+from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.sync.render import RenderError, render
@@ -86,7 +86,7 @@ class _Ids(TypedDict, total=False):
     target_version_id: str
 
 
-class _Failed(Exception):
+class _Failed(RotauditError):
     """Internal short-circuit out of one pair's sync; never escapes `Syncer`."""
 
     def __init__(self, reason: str, detail: str, ids: _Ids | None = None) -> None:
