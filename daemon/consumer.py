@@ -23,7 +23,7 @@ from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
 from daemon.queues import resolve_dlq_url
 from daemon.table import utc_iso
-from daemon.timer import nap
+from daemon.timer import nap, utc_now
 
 BATCH = 10
 # SendMessageBatch allows 1 MiB in all; stay under the older 256 KiB so either limit is safe.
@@ -293,7 +293,7 @@ def _dlq_entry(entry_id: str, message: Message, disposition: Disposition) -> dic
         "rotaudit.reject_reason": disposition.rejection.reason.value,
         "rotaudit.reject_detail": disposition.rejection.detail[:250] or "-",
         "rotaudit.source_message_id": message.message_id,
-        "rotaudit.rejected_at": utc_iso(datetime.now(UTC)),
+        "rotaudit.rejected_at": utc_iso(utc_now()),
     }
     replay_id = message.attributes.get("rotaudit.replay_id", {}).get("StringValue")
     if replay_id:  # a replayed message rejected again: `dlq replay` must know it sent this one already

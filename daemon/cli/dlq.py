@@ -26,6 +26,7 @@ from daemon.dlq.replay import (
 )
 from daemon.errors import EXIT_FAILURE, EXIT_OK, EXIT_STARTUP, AwsError, StartupError
 from daemon.queues import queue_depth, resolve_dlq_url
+from daemon.timer import utc_now
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 EXIT_USAGE = 2
@@ -116,7 +117,7 @@ async def _inspect(args: argparse.Namespace) -> int:
         dlq_url = await resolve_dlq_url(aws, config.queue_url, config.dlq_url)
         messages = await read_all(aws, dlq_url, limit=args.limit, hold_s=args.hold)
         depth = await queue_depth(aws, dlq_url)
-    now = datetime.now(UTC)
+    now = utc_now()
     if args.json:
         for message in messages:
             print(json.dumps(message.summary(now)))
@@ -195,7 +196,7 @@ async def _replay(args: argparse.Namespace) -> int:
             report = await replayer.run()
         finally:
             bar.close()
-    print("\n".join(report_lines(report, datetime.now(UTC), as_json=args.json)))
+    print("\n".join(report_lines(report, utc_now(), as_json=args.json)))
     counts = report.counts
     return EXIT_FAILURE if counts.failed or counts.undeleted else EXIT_OK
 
@@ -300,7 +301,7 @@ async def _export(args: argparse.Namespace) -> int:
 
 def export_record(message: DlqMessage) -> dict[str, Any]:
     """Everything needed to restore or study a message: body, message attributes, and what inspect shows."""
-    now = datetime.now(UTC)
+    now = utc_now()
     return {**message.summary(now), "message_attributes": message.message_attributes, "body": message.body}
 
 
@@ -319,7 +320,7 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def _since(text: str) -> datetime:
     try:
-        return parse_since(text, datetime.now(UTC))
+        return parse_since(text, utc_now())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO-8601 time nor an age like 30m, 6h, 2d") from None
 
