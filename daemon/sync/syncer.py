@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from daemon.audit import Outcome
-from daemon.aws import Aws, translate
+from daemon.aws import Aws
 from daemon.config import Config, SyncPair
 from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
@@ -296,18 +296,8 @@ class Syncer:
         return tuple(done), tuple(failed)
 
     async def _update_service(self, cluster: str, service: str) -> None:
-        """ECS UpdateService(forceNewDeployment): one attempt (a retry after a lost answer would deploy twice).
-
-        Not `Aws.call`: its own `service` parameter shadows UpdateService's `service`.
-        """
-        self.aws.metrics.aws_calls.labels("ecs", "update_service").inc()
-        try:
-            await self.aws.client("ecs").update_service(cluster=cluster, service=service, forceNewDeployment=True)
-        except Exception as exc:  # translated here, as Aws.call_once does
-            err = translate("ecs", "update_service", exc)
-            kind = "transient" if isinstance(err, TransientAwsError) else "permanent"
-            self.aws.metrics.aws_errors.labels("ecs", "update_service", kind).inc()
-            raise err from None
+        """ECS UpdateService(forceNewDeployment): one attempt (a retry after a lost answer would deploy twice)."""
+        await self.aws.call_once("ecs", "update_service", cluster=cluster, service=service, forceNewDeployment=True)
 
     async def _report(self, pair: SyncPair, result: SyncResult, event: RotationEvent | None) -> None:
         self.syncs.labels(pair.name, result.outcome.value).inc()
