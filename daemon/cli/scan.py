@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from daemon.errors import EXIT_FAILURE, EXIT_OK
 
 _HIDDEN = frozenset({"pk", "sk", "kind", "status_name", "run_id"})
@@ -36,7 +38,7 @@ def register(commands: Any) -> None:
 async def scan_once(args: argparse.Namespace) -> int:
     from daemon.aws import Aws
     from daemon.config import load_config
-    from daemon.metrics import Metrics
+    from daemon.scan.metrics import ScanMetrics
     from daemon.scan.scanner import Scanner
 
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
@@ -46,7 +48,8 @@ async def scan_once(args: argparse.Namespace) -> int:
         max_attempts=config.aws_max_attempts,
         services=("dynamodb", "secretsmanager", "sts"),
     ) as aws:
-        scanner = Scanner.from_config(aws, config, Metrics(), table=args.table or config.audit_table, age_gauge=False)
+        metrics = ScanMetrics(CollectorRegistry(), age_gauge=False)
+        scanner = Scanner.from_config(aws, config, metrics, table=args.table or config.audit_table)
         result = await scanner.run_once()
     print(json.dumps(result.summary()))
     if result.failed_scopes:

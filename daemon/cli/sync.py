@@ -31,6 +31,7 @@ async def _sync(args: argparse.Namespace) -> int:
     from daemon.aws import Aws
     from daemon.config import load_config
     from daemon.metrics import Metrics
+    from daemon.sync.metrics import SyncMetrics
     from daemon.sync.syncer import Syncer, SyncOutcome
 
     config = load_config(toml_path=args.config, required=("audit_table",))
@@ -47,7 +48,7 @@ async def _sync(args: argparse.Namespace) -> int:
         max_attempts=config.aws_max_attempts,
         services=SERVICES,
     ) as aws:
-        results = await Syncer.from_config(aws, config, metrics.registry).run_once(args.pair)
+        results = await Syncer.from_config(aws, config, SyncMetrics(metrics.registry)).run_once(args.pair)
     for result in results:
         print(json.dumps({key: value for key, value in asdict(result).items() if value not in ("", ())}))
     return EXIT_FAILURE if any(result.outcome is SyncOutcome.ERROR for result in results) else EXIT_OK

@@ -8,18 +8,16 @@ the message should be redelivered.
 
 Retries are scheduled durably, not slept on: the claim records the retry time and a wake-up item
 (`daemon.remediation.claims`), and `RetryJob` (`daemon.remediation.job`, on every replica) takes due claims over
-and calls
-`RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder died.
+and calls `RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder
+died. What a first pass saves, sends and counts comes from the pure `daemon.remediation.outcome`; the claim
+store, attempt ledger, notifier and metrics are injected (`daemon.remediation.build` makes them from `Config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
-import socket
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +27,6 @@ from daemon.config import Config
 from daemon.errors import AwsError, ClaimLost, PermanentAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
-from daemon.metrics import Metrics
 from daemon.remediation.budget import AttemptLedger
 from daemon.remediation.claims import Claim, ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
@@ -75,11 +72,13 @@ class Remediator:
         self,
         aws: Aws,
         config: Config,
-        metrics: Metrics,
         *,
+        claims: ClaimStore,
+        attempts: AttemptLedger,
+        notifier: Notifier,
+        metrics: RemediationMetrics,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
-        holder: str = "",
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
     ) -> None:
@@ -88,16 +87,13 @@ class Remediator:
         self.budget_limit = config.remediation_budget
         self.allowed_accounts = config.allowed_accounts
         self.allowed_regions = config.allowed_regions
+        self.claims = claims
+        self.attempts = attempts
+        self.notifier = notifier
+        self.metrics = metrics
         self.clock = clock
         self.rng = rng or random.Random()
         self.retry = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s}
-        self.metrics = RemediationMetrics.on(metrics.registry)
-        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.claims = ClaimStore(aws, config.audit_table, holder=holder, lease_s=config.claim_lease_s, clock=clock)
-        self.attempts = AttemptLedger(aws, config.audit_table, clock=clock)
-        self.notifier = Notifier(
-            aws, config.audit_table, config.sns_topic_arn, self.metrics, clock=clock, stale_after_s=config.claim_lease_s
-        )
         self.log = get_logger("remediation")
         self._account: str | None = None
 

@@ -23,14 +23,13 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
 from daemon.audit import Outcome
 from daemon.aws import Aws
 from daemon.config import Config, SyncPair
 from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
+from daemon.sync.metrics import SyncMetrics
 from daemon.sync.render import RenderError, render
 from daemon.table import secret_pk, to_dynamo, utc_iso
 from daemon.timer import Clock, every, utc_now
@@ -102,7 +101,7 @@ def is_trigger(event: RotationEvent) -> bool:
 
 
 class Syncer:
-    """Syncs the configured pairs. Metrics go on `registry`: build one Syncer per registry."""
+    """Syncs the configured pairs, counting on the `SyncMetrics` it is given."""
 
     def __init__(
         self,
@@ -110,7 +109,7 @@ class Syncer:
         pairs: Iterable[SyncPair],
         *,
         audit_table: str,
-        registry: CollectorRegistry,
+        metrics: SyncMetrics,
         topic_arn: str = "",
         interval_s: float = 900.0,
         clock: Clock = utc_now,
@@ -118,32 +117,24 @@ class Syncer:
         self.aws = aws
         self.pairs = {pair.name: pair for pair in pairs}
         self.audit_table = audit_table
+        self.metrics = metrics
         self.topic_arn = topic_arn
         self.interval_s = interval_s
         self.clock = clock
         self.log = get_logger("sync")
         self._locks: dict[str, asyncio.Lock] = {}
         self._alerted: dict[str, tuple[str, ...]] = {}  # pair -> the problem last alerted, to alert once
-        self.syncs = Counter(
-            "rotaudit_sync", "Syncs of derived secrets, by pair and outcome.", ["pair", "outcome"], registry=registry
-        )
-        self.last_success = Gauge(
-            "rotaudit_sync_last_success_timestamp_seconds",
-            "When a pair was last found or made in sync.",
-            ["pair"],
-            registry=registry,
-        )
-        for name in self.pairs:
+        for name in self.pairs:  # every pair's series at 0 from start-up
             for outcome in SyncOutcome:
-                self.syncs.labels(name, outcome.value)
+                metrics.syncs.labels(name, outcome.value)
 
     @classmethod
-    def from_config(cls, aws: Aws, config: Config, registry: CollectorRegistry) -> Syncer:
+    def from_config(cls, aws: Aws, config: Config, metrics: SyncMetrics) -> Syncer:
         return cls(
             aws,
             config.sync_pairs,
             audit_table=config.audit_table,
-            registry=registry,
+            metrics=metrics,
             topic_arn=config.sns_topic_arn,
             interval_s=config.sync_interval_minutes * 60.0,
         )
@@ -193,7 +184,7 @@ class Syncer:
             except _Failed as failed:
                 result = SyncResult(pair.name, SyncOutcome.ERROR, trigger, failed.reason, failed.detail, **failed.ids)
             except TransientAwsError as exc:
-                self.syncs.labels(pair.name, SyncOutcome.ERROR.value).inc()
+                self.metrics.syncs.labels(pair.name, SyncOutcome.ERROR.value).inc()
                 self.log.warning(
                     "sync.pair_failed", pair=pair.name, trigger=trigger.value, transient=True, error=_code(exc)
                 )
@@ -300,12 +291,12 @@ class Syncer:
         await self.aws.call_once("ecs", "update_service", cluster=cluster, service=service, forceNewDeployment=True)
 
     async def _report(self, pair: SyncPair, result: SyncResult, event: RotationEvent | None) -> None:
-        self.syncs.labels(pair.name, result.outcome.value).inc()
+        self.metrics.syncs.labels(pair.name, result.outcome.value).inc()
         fields = _fields(result, event)
         if result.outcome is SyncOutcome.ERROR:
             self.log.error("sync.pair_failed", **fields)
         else:
-            self.last_success.labels(pair.name).set(self.clock().timestamp())
+            self.metrics.last_success.labels(pair.name).set(self.clock().timestamp())
             self.log.info("sync.pair_synced", **fields)
         if result.outcome is not SyncOutcome.UNCHANGED or result.trigger is not Trigger.RECONCILE:
             await self._audit(pair, fields)
