@@ -3,7 +3,8 @@
 Each poller receives up to 10 messages per long poll and hands the batch to the processor in its own task,
 so receiving overlaps writing and deleting. At most `max_in_flight` messages are held at once: a poller
 waits for room before it asks SQS for more (backpressure). A message is deleted only after its verdict says
-its effects are durable; a rejected message is copied to the DLQ first, then deleted.
+its effects are durable; a rejected message is copied to the DLQ first, then deleted. The DLQ's URL comes
+resolved (`daemon.queues.resolve_dlq_url`, at start-up): the consumer looks nothing up.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
-from daemon.queues import resolve_dlq_url
 from daemon.table import utc_iso
 from daemon.timer import nap, utc_now
 
@@ -41,7 +41,7 @@ class Consumer:
         metrics: Metrics,
         *,
         queue_url: str,
-        dlq_url: str = "",
+        dlq_url: str,
         pollers: int = 4,
         max_in_flight: int = 100,
         visibility_timeout_s: int = 60,
@@ -60,12 +60,6 @@ class Consumer:
         self._stopping = asyncio.Event()
         self.heartbeats: dict[int, float] = {}
         self.log = get_logger("consumer")
-
-    # -- start-up -------------------------------------------------------------------------------------
-
-    async def check_ready(self) -> None:
-        """The queue answers; the DLQ is configured or found through the queue's redrive policy."""
-        self.dlq_url = await resolve_dlq_url(self.aws, self.queue_url, self.dlq_url)
 
     # -- run and drain --------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config
 from daemon.dlq.metrics import DlqMetrics
@@ -36,7 +35,7 @@ class Features:
     jobs: dict[str, Job] = field(default_factory=dict)
 
 
-def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics, *, dlq_url: str) -> Features:
+def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) -> Features:
     """Every enabled feature's hooks and jobs; `dlq_url` is the DLQ resolved at start-up ("" for none)."""
     features = Features()
     registry = metrics.registry

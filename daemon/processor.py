@@ -69,7 +69,7 @@ class Processor:
         self.metrics = metrics
         self.allowed_accounts = allowed_accounts
         self.allowed_regions = allowed_regions
-        self.hooks = list(hooks)
+        self.hooks = tuple(hooks)
         self.log = get_logger("processor")
 
     async def process(self, messages: Sequence[Message]) -> list[Disposition]:
