@@ -19,7 +19,8 @@ RUN --mount=type=secret,id=pip_cert \
     && /opt/rotaudit/bin/pip install --quiet -c /src/lock.txt -r /src/runtime.txt
 
 FROM deps AS build
-# The package itself (.dockerignore lets in only pyproject.toml, the lock, README.md and daemon/).
+# The package itself (.dockerignore lets in only pyproject.toml, the lock, README.md and daemon/ without the dev
+# tools in daemon/devtools/, which pyproject.toml also leaves out of the wheel).
 COPY . /src/
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \

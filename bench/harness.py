@@ -124,7 +124,7 @@ def stalled_s(samples: list[tuple[float, int, int]], min_run_s: float = STALL_MI
     """Time spent in runs (each at least `min_run_s`) where nothing was visible and nothing in flight settled.
 
     Stock moto loses concurrent deletes, and those messages wait out their visibility timeout here; the project's
-    emulator patch (`sqs-serialised` in daemon/devtools/patches.py) keeps this at zero.
+    emulator patch (`sqs-serialised` in daemon/devtools/patches/sqs.py) keeps this at zero.
     """
     total, run_start = 0.0, None
     for (t0, visible0, hidden0), (_, visible1, hidden1) in itertools.pairwise(samples):

@@ -25,7 +25,7 @@ from bench.workload import SEED, build_workload
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
-# The project's emulator, patched (daemon/devtools/patches.py) for the two moto artifacts that would otherwise swamp
+# The project's emulator, patched (daemon/devtools/patches/) for the two moto artifacts that would otherwise swamp
 # what is measured: TransactWriteItems copying the whole table per call, and concurrent deletes lost.
 EMULATORS = {"project": "daemon.devtools.emulator"}
 

@@ -110,7 +110,7 @@ def build_workload(messages: int, *, seed: int = SEED, secrets: int = SECRETS) -
 
 # --- resources ----------------------------------------------------------------------------------------------
 def _aws(endpoint_url: str) -> Aws:
-    return Aws(REGION, endpoint_url=endpoint_url, services=("sqs", "dynamodb", "sns", "events"))
+    return Aws(REGION, endpoint_url=endpoint_url, services=("sqs", "dynamodb", "sns", "events", "sts"))
 
 
 async def _prepare(endpoint_url: str, prefix: str, bodies: list[str]) -> dict[str, str]:

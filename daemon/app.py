@@ -1,4 +1,8 @@
-"""Composition root and supervisor: build the parts from `Config`, start, serve, drain on a signal."""
+"""Composition root and supervisor: build the parts from `Config`, start, serve, drain on a signal.
+
+One wiring path: open AWS, check the table and resolve the DLQ (start-up checks), build the features (their
+hooks and jobs), then the processor with those hooks and the consumer with that DLQ; then serve.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from daemon.health import HealthServer
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Processor
+from daemon.queues import resolve_dlq_url
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -118,30 +123,32 @@ class Daemon:
                 )
             )
             store = AuditStore(aws, config.audit_table)
+            try:
+                async with asyncio.timeout(STARTUP_TIMEOUT_S):
+                    _, dlq_url = await asyncio.gather(
+                        store.check_ready(), resolve_dlq_url(aws, config.queue_url, config.dlq_url)
+                    )
+            except TimeoutError:
+                raise StartupError(f"AWS did not answer the start-up checks within {STARTUP_TIMEOUT_S:.0f}s") from None
+            features = build_features(aws, config, self.metrics, dlq_url=dlq_url)
             processor = Processor(
                 store,
                 self.metrics,
                 allowed_accounts=config.allowed_accounts,
                 allowed_regions=config.allowed_regions,
+                hooks=features.hooks,
             )
             consumer = Consumer(
                 aws,
                 processor,
                 self.metrics,
                 queue_url=config.queue_url,
-                dlq_url=config.dlq_url,
+                dlq_url=dlq_url,
                 pollers=config.consumer_concurrency,
                 max_in_flight=config.max_in_flight,
                 visibility_timeout_s=config.visibility_timeout_s,
                 wait_time_s=config.wait_time_s,
             )
-            try:
-                async with asyncio.timeout(STARTUP_TIMEOUT_S):
-                    await asyncio.gather(store.check_ready(), consumer.check_ready())
-            except TimeoutError:
-                raise StartupError(f"AWS did not answer the start-up checks within {STARTUP_TIMEOUT_S:.0f}s") from None
-            features = build_features(aws, config, store, self.metrics, dlq_url=consumer.dlq_url)
-            processor.hooks.extend(features.hooks)
             health = HealthServer(
                 self.metrics, live=self.live, ready=self.ready, host=config.http_host, port=config.http_port
             )
@@ -156,7 +163,7 @@ class Daemon:
             self.log.info(
                 "daemon.started",
                 queue_url=config.queue_url,
-                dlq_url=consumer.dlq_url,
+                dlq_url=dlq_url,
                 table=config.audit_table,
                 http_port=self.http_port,
                 pollers=config.consumer_concurrency,

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,7 @@ from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, StartupError, TransientAwsError
 from daemon.events import RotationEvent
 from daemon.table import BY_NAME_INDEX, event_key, from_dynamo, secret_pk, to_dynamo, utc_iso
+from daemon.timer import utc_now
 
 TRANSACTION_MAX_ITEMS = 100
 _CONFLICT_ATTEMPTS = 5
@@ -152,7 +153,7 @@ class AuditStore:
         without a write. Raises TransientAwsError when AWS stays unavailable (the caller leaves the messages for
         redelivery) and PermanentAwsError on anything else.
         """
-        now = datetime.now(UTC)
+        now = utc_now()
         first_index: dict[tuple[str, str], int] = {}
         keys: list[tuple[str, str]] = []
         alias: list[int] = []

@@ -152,7 +152,10 @@ class Aws:
         return self._clients[service]
 
     async def call_once(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
-        """One attempt, counted, errors translated."""
+        """One attempt, counted, errors translated. For calls that must not be repeated (ECS UpdateService).
+
+        `service` and `operation` are positional-only, so an operation's own `service` parameter passes in `params`.
+        """
         method = getattr(self._clients[service], operation)
         self.metrics.aws_calls.labels(service, operation).inc()
         try:

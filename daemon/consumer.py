@@ -3,7 +3,8 @@
 Each poller receives up to 10 messages per long poll and hands the batch to the processor in its own task,
 so receiving overlaps writing and deleting. At most `max_in_flight` messages are held at once: a poller
 waits for room before it asks SQS for more (backpressure). A message is deleted only after its verdict says
-its effects are durable; a rejected message is copied to the DLQ first, then deleted.
+its effects are durable; a rejected message is copied to the DLQ first, then deleted. The DLQ's URL comes
+resolved (`daemon.queues.resolve_dlq_url`, at start-up): the consumer looks nothing up.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Disposition, Message, Processor, Verdict
-from daemon.queues import resolve_dlq_url
 from daemon.table import utc_iso
+from daemon.timer import nap, utc_now
 
 BATCH = 10
 # SendMessageBatch allows 1 MiB in all; stay under the older 256 KiB so either limit is safe.
@@ -40,7 +41,7 @@ class Consumer:
         metrics: Metrics,
         *,
         queue_url: str,
-        dlq_url: str = "",
+        dlq_url: str,
         pollers: int = 4,
         max_in_flight: int = 100,
         visibility_timeout_s: int = 60,
@@ -59,12 +60,6 @@ class Consumer:
         self._stopping = asyncio.Event()
         self.heartbeats: dict[int, float] = {}
         self.log = get_logger("consumer")
-
-    # -- start-up -------------------------------------------------------------------------------------
-
-    async def check_ready(self) -> None:
-        """The queue answers; the DLQ is configured or found through the queue's redrive policy."""
-        self.dlq_url = await resolve_dlq_url(self.aws, self.queue_url, self.dlq_url)
 
     # -- run and drain --------------------------------------------------------------------------------
 
@@ -112,7 +107,7 @@ class Consumer:
                     self._room.release()
                     failures += 1
                     self.log.warning("consumer.receive_failed", error=str(exc), failures=failures)
-                    await _sleep_or_stop(min(20.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0), stop)
+                    await nap(asyncio.sleep, min(20.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0), stop)
                     continue
                 except PermanentAwsError:
                     self._room.release()
@@ -292,7 +287,7 @@ def _dlq_entry(entry_id: str, message: Message, disposition: Disposition) -> dic
         "rotaudit.reject_reason": disposition.rejection.reason.value,
         "rotaudit.reject_detail": disposition.rejection.detail[:250] or "-",
         "rotaudit.source_message_id": message.message_id,
-        "rotaudit.rejected_at": utc_iso(datetime.now(UTC)),
+        "rotaudit.rejected_at": utc_iso(utc_now()),
     }
     replay_id = message.attributes.get("rotaudit.replay_id", {}).get("StringValue")
     if replay_id:  # a replayed message rejected again: `dlq replay` must know it sent this one already
@@ -318,8 +313,3 @@ def _by_size(
         groups[-1].append(item)
         size += body_size
     return groups
-
-
-async def _sleep_or_stop(delay_s: float, stop: asyncio.Event) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay_s)

@@ -18,6 +18,7 @@ from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, LABEL_EVENT, ROTATION_EVENTS, Rejection, parse_message
 from daemon.table import utc_iso
+from daemon.timer import utc_now
 
 EVENT_NAMES = sorted(ROTATION_EVENTS | API_CALL_EVENTS | {LABEL_EVENT})
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -51,7 +52,7 @@ def build_event(
     _, _, _, arn_region, arn_account, _ = secret_arn.split(":", 5)
     account = account or arn_account
     region = region or arn_region
-    moment = when or datetime.now(UTC)
+    moment = when or utc_now()
     kind = _kind(event_name)
     envelope: dict[str, Any] = {
         "version": "0",

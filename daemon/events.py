@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from daemon.errors import RotauditError
+
 MAX_BODY_BYTES = 1_048_576
 MAX_DETAIL_CHARS = 200
 MAX_ERROR_MESSAGE_CHARS = 1000
@@ -108,7 +110,7 @@ class RotationEvent:
         return self.event_name in ROTATION_OUTCOMES
 
 
-class _Rejected(Exception):
+class _Rejected(RotauditError):
     """Internal short-circuit out of the parsing helpers; never escapes `parse_message`."""
 
     def __init__(self, reason: RejectReason, detail: str) -> None:

@@ -2,7 +2,7 @@
 
 A hook is `async (event, outcome) -> None` and runs after the event's audit item is durable (for duplicates
 too: hooks are idempotent). A job is `async (stop) -> None` and runs until `stop` is set. Each feature adds
-itself here, so `app` stays a plain supervisor.
+itself here, with its metrics built once on the app's registry and injected, so `app` stays a plain supervisor.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.config import Config
+from daemon.dlq.metrics import DlqMetrics
 from daemon.dlq.monitor import DlqMonitor
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
+from daemon.remediation.build import build_remediator
 from daemon.remediation.job import RetryJob
-from daemon.remediation.remediator import Remediator
+from daemon.remediation.metrics import RemediationMetrics
+from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner
+from daemon.sync.metrics import SyncMetrics
 from daemon.sync.syncer import Syncer
 
 Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -32,19 +35,22 @@ class Features:
     jobs: dict[str, Job] = field(default_factory=dict)
 
 
-def build_features(aws: Aws, config: Config, store: AuditStore, metrics: Metrics, *, dlq_url: str) -> Features:
-    """Every enabled feature's hooks and jobs."""
+def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) -> Features:
+    """Every enabled feature's hooks and jobs; `dlq_url` is the DLQ resolved at start-up ("" for none)."""
     features = Features()
+    registry = metrics.registry
     if dlq_url:
-        features.jobs["dlq_monitor"] = DlqMonitor(aws, dlq_url, metrics.registry, poll_s=config.dlq_poll_s).run
+        monitor = DlqMonitor(aws, dlq_url, DlqMetrics(registry), poll_s=config.dlq_poll_s)
+        features.jobs["dlq_monitor"] = monitor.run
     if config.sync_pairs:
-        syncer = Syncer.from_config(aws, config, metrics.registry)
+        syncer = Syncer.from_config(aws, config, SyncMetrics(registry))
         features.hooks.append(syncer.on_event)
         features.jobs["sync"] = syncer.run
     if config.remediation_mode != "off":
-        remediator = Remediator(aws, config, metrics)
+        remediator = build_remediator(aws, config, RemediationMetrics(registry))
         features.hooks.append(remediator.on_event)
         features.jobs["remediation"] = RetryJob(remediator).run
     if config.scan_enabled:
-        features.jobs["scan"] = Scanner.from_config(aws, config, metrics).run
+        scan_metrics = ScanMetrics(registry, age_gauge=config.scan_age_gauge)
+        features.jobs["scan"] = Scanner.from_config(aws, config, scan_metrics).run
     return features

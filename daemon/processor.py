@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,7 @@ from daemon.errors import AwsError, TransientAwsError
 from daemon.events import Rejection, RotationEvent, parse_message
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
+from daemon.timer import utc_now
 
 # A follow-up for an audited event (remediation, sync, ...). It runs for duplicates too, so that a
 # redelivery after a crash finishes what the first delivery started; hooks are idempotent themselves.
@@ -68,12 +69,12 @@ class Processor:
         self.metrics = metrics
         self.allowed_accounts = allowed_accounts
         self.allowed_regions = allowed_regions
-        self.hooks = list(hooks)
+        self.hooks = tuple(hooks)
         self.log = get_logger("processor")
 
     async def process(self, messages: Sequence[Message]) -> list[Disposition]:
         """Dispositions for `messages`, in order. Never raises for a bad message."""
-        now = datetime.now(UTC)
+        now = utc_now()
         dispositions: list[Disposition | None] = [None] * len(messages)
         writes: list[tuple[int, RotationEvent]] = []
         for index, message in enumerate(messages):

@@ -90,8 +90,20 @@ async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, dl
     return str(created["RuleArn"])
 
 
-def queue_policy(queue_arn: str, rule_arns: list[str], sid: str = "AllowRotationEventRules") -> dict[str, Any]:
-    """Only our EventBridge rules may send to the queue (and, with their undeliverable events, to the DLQ)."""
+def queue_policy(
+    queue_arn: str, rule_arns: list[str], sid: str = "AllowRotationEventRules", senders: list[str] | None = None
+) -> dict[str, Any]:
+    """Only our EventBridge rules may send to the queue (and, with their undeliverable events, to the DLQ).
+
+    The Deny makes that hold for principals of this account too, whose own IAM policies may allow
+    `sqs:SendMessage` on any queue: without it, anyone so allowed could inject a forged RotationFailed. EventBridge
+    deliveries carry the rule as `aws:SourceArn`; `senders` (IAM principal ARNs: the daemon's role, which
+    dead-letters rejected messages, and whoever replays the DLQ) are let through by `aws:PrincipalArn`, which a
+    service principal's request does not carry.
+    """
+    unless: dict[str, Any] = {"ArnNotEquals": {"aws:SourceArn": rule_arns}}
+    if senders:
+        unless["ArnNotLike"] = {"aws:PrincipalArn": senders}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -102,9 +114,31 @@ def queue_policy(queue_arn: str, rule_arns: list[str], sid: str = "AllowRotation
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
                 "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
-            }
+            },
+            {
+                "Sid": "DenyEveryOtherSender",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": unless,
+            },
         ],
     }
+
+
+def principal_of(caller_arn: str) -> str:
+    """The IAM principal ARN that `aws:PrincipalArn` names for a caller: an assumed role's session is its role."""
+    partition_and_rest = caller_arn.split(":", 5)
+    if (
+        len(partition_and_rest) == 6
+        and partition_and_rest[2] == "sts"
+        and partition_and_rest[5].startswith("assumed-role/")
+    ):
+        _, partition, _, _, account, resource = partition_and_rest
+        role = resource.split("/")[1]
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return caller_arn
 
 
 async def provision(aws: Aws, prefix: str) -> dict[str, str]:
@@ -136,11 +170,13 @@ async def provision(aws: Aws, prefix: str) -> dict[str, str]:
         aws, label_rule_name, label_event_pattern(), queue_arn, dlq_arn, "Secrets Manager label moves to rotaudit"
     )
     rules = [rule_arn, label_rule_arn]
+    # Whoever provisions may send (DLQ replays, the daemon's rejections when it runs as the same principal).
+    senders = [principal_of(str((await aws.call("sts", "get_caller_identity"))["Arn"]))]
     for url, arn, sid in (
         (queue_url, queue_arn, "AllowRotationEventRules"),
         (dlq_url, dlq_arn, "AllowUndeliveredRotationEvents"),
     ):
-        policy = json.dumps(queue_policy(arn, rules, sid))
+        policy = json.dumps(queue_policy(arn, rules, sid, senders))
         await aws.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes={"Policy": policy})
     return {
         "queue_url": queue_url,

@@ -13,6 +13,9 @@ one fire to the next): every replica computes the same windows, which is what le
 `Timer.run(job, stop)` sleeps until each fire time (plus optional jitter) by reading the injected clock again
 after every nap, so it does not drift; runs never overlap; a run that overran the next fire time is followed by
 the latest due window at once, skipping the older ones; a failing job is logged and the timer goes on.
+
+`every(interval_s, stop, job)` is the plain "every N seconds until stop" loop of the periodic jobs (the DLQ
+monitor, the sync reconcile, the remediation job), and `nap` the one "sleep unless stopped".
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ import asyncio
 import calendar
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from daemon.errors import AwsError
 from daemon.logs import get_logger
 
 Clock = Callable[[], datetime]  # aware UTC datetimes; injected so tests can move time
 Sleep = Callable[[float], Awaitable[None]]
 Job = Callable[[datetime], Awaitable[None]]
+Monotonic = Callable[[], float]  # seconds, for intervals: never jumps with the wall clock
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_YEAR, MAX_YEAR = 1970, 2199
@@ -313,3 +319,31 @@ async def nap(sleep: Sleep, seconds: float, stop: asyncio.Event) -> None:
         for task in (sleeper, stopper):
             task.cancel()
         await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+
+async def every(
+    interval_s: float,
+    stop: asyncio.Event,
+    job: Callable[[], Awaitable[object]],
+    *,
+    on_error: Callable[[AwsError], None] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    monotonic: Monotonic = time.monotonic,
+) -> None:
+    """Run `job` now, then every `interval_s` seconds, until `stop` is set.
+
+    Drift-free like arq's `poll`: the wait is the interval less the time the run took, so runs keep their
+    cadence; a run that overran is followed by the next at once, never by a burst of catch-up runs. An
+    `AwsError` goes to `on_error` and the loop goes on; without `on_error` it ends the loop, as does any
+    other exception (a crashed job ends the daemon, and the orchestrator restarts it).
+    """
+    due = monotonic()
+    while not stop.is_set():
+        try:
+            await job()
+        except AwsError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+        due = max(due + interval_s, monotonic())
+        await nap(sleep, due - monotonic(), stop)

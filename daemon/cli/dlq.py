@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from daemon.aws import explain
+from daemon.aws import Aws
+from daemon.cli.common import Handler, open_aws
+from daemon.cli.output import aligned
 from daemon.config import Config, load_config
 from daemon.dlq.reader import DEFAULT_HOLD_S, DlqMessage, read_all, walk
 from daemon.dlq.replay import (
@@ -24,10 +25,11 @@ from daemon.dlq.replay import (
     record_move_task,
     start_move_task,
 )
-from daemon.errors import EXIT_FAILURE, EXIT_OK, EXIT_STARTUP, AwsError, StartupError
+from daemon.errors import EXIT_FAILURE, EXIT_OK, AwsError
 from daemon.queues import queue_depth, resolve_dlq_url
+from daemon.timer import utc_now
 
-Handler = Callable[[argparse.Namespace], Awaitable[int]]
+SERVICES = ("sqs", "dynamodb", "sts")
 EXIT_USAGE = 2
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -75,36 +77,7 @@ def _common(parser: argparse.ArgumentParser, handler: Handler) -> None:
         f"(default {DEFAULT_HOLD_S}); a walk longer than this may stop early, never lose anything",
     )
     parser.add_argument("--config", type=Path, help="TOML file; environment variables override it")
-    parser.set_defaults(handler=_guarded(handler))
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Operator errors as one line naming what to fix, and an exit code."""
-
-    @functools.wraps(handler)
-    async def run(args: argparse.Namespace) -> int:
-        name = f"rotaudit dlq {args.dlq_command}"
-        try:
-            return await handler(args)
-        except StartupError as exc:
-            print(f"{name}: {exc}", file=sys.stderr)
-            return EXIT_STARTUP
-        except AwsError as exc:
-            print(f"{name}: {explain(exc, f'{exc.service}.{exc.operation}')}", file=sys.stderr)
-            return EXIT_FAILURE
-
-    return run
-
-
-def _aws(config: Config) -> Any:
-    from daemon.aws import Aws
-
-    return Aws(
-        config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        max_attempts=config.aws_max_attempts,
-        services=("sqs", "dynamodb", "sts"),
-    )
+    parser.set_defaults(handler=handler)
 
 
 # -- inspect ----------------------------------------------------------------------------------------------
@@ -112,11 +85,11 @@ def _aws(config: Config) -> Any:
 
 async def _inspect(args: argparse.Namespace) -> int:
     config = load_config(toml_path=args.config, required=())
-    async with _aws(config) as aws:
+    async with open_aws(config, SERVICES) as aws:
         dlq_url = await resolve_dlq_url(aws, config.queue_url, config.dlq_url)
         messages = await read_all(aws, dlq_url, limit=args.limit, hold_s=args.hold)
         depth = await queue_depth(aws, dlq_url)
-    now = datetime.now(UTC)
+    now = utc_now()
     if args.json:
         for message in messages:
             print(json.dumps(message.summary(now)))
@@ -143,8 +116,7 @@ def table(messages: Sequence[DlqMessage], now: datetime) -> list[str]:
         )
         for m in messages
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return aligned(header, rows)
 
 
 def format_age(seconds: float | None) -> str:
@@ -171,7 +143,7 @@ async def _replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     required = ("queue_url",) if args.dry_run else ("queue_url", "audit_table")
     config = load_config(toml_path=args.config, required=required)
-    async with _aws(config) as aws:
+    async with open_aws(config, SERVICES) as aws:
         dlq_url = await resolve_dlq_url(aws, config.queue_url, config.dlq_url)
         who = await identify_operator(aws)
         depth = await queue_depth(aws, dlq_url)
@@ -195,13 +167,13 @@ async def _replay(args: argparse.Namespace) -> int:
             report = await replayer.run()
         finally:
             bar.close()
-    print("\n".join(report_lines(report, datetime.now(UTC), as_json=args.json)))
+    print("\n".join(report_lines(report, utc_now(), as_json=args.json)))
     counts = report.counts
     return EXIT_FAILURE if counts.failed or counts.undeleted else EXIT_OK
 
 
 async def _handed_to_sqs(
-    aws: Any, config: Config, dlq_url: str, messages: int, rate: float | None, who: tuple[str, str]
+    aws: Aws, config: Config, dlq_url: str, messages: int, rate: float | None, who: tuple[str, str]
 ) -> bool:
     """Start a StartMessageMoveTask and record it; False where SQS has none (the emulator) or it is not allowed."""
     try:
@@ -281,7 +253,7 @@ async def _export(args: argparse.Namespace) -> int:
     out: Path = args.out
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     count = 0
-    async with _aws(config) as aws:
+    async with open_aws(config, SERVICES) as aws:
         dlq_url = await resolve_dlq_url(aws, config.queue_url, config.dlq_url)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # bodies may be sensitive
         try:
@@ -300,7 +272,7 @@ async def _export(args: argparse.Namespace) -> int:
 
 def export_record(message: DlqMessage) -> dict[str, Any]:
     """Everything needed to restore or study a message: body, message attributes, and what inspect shows."""
-    now = datetime.now(UTC)
+    now = utc_now()
     return {**message.summary(now), "message_attributes": message.message_attributes, "body": message.body}
 
 
@@ -319,7 +291,7 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def _since(text: str) -> datetime:
     try:
-        return parse_since(text, datetime.now(UTC))
+        return parse_since(text, utc_now())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO-8601 time nor an age like 30m, 6h, 2d") from None
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from daemon.cli.common import open_aws
+from daemon.cli.output import json_default, print_table
+from daemon.config import load_config
 from daemon.errors import EXIT_FAILURE, EXIT_OK
+from daemon.scan.metrics import ScanMetrics
+from daemon.scan.report import get_run, latest_run, run_rows
+from daemon.scan.scanner import Scanner
 
 _HIDDEN = frozenset({"pk", "sk", "kind", "status_name", "run_id"})
 
@@ -34,19 +41,10 @@ def register(commands: Any) -> None:
 
 
 async def scan_once(args: argparse.Namespace) -> int:
-    from daemon.aws import Aws
-    from daemon.config import load_config
-    from daemon.metrics import Metrics
-    from daemon.scan.scanner import Scanner
-
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
-    async with Aws(
-        config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        max_attempts=config.aws_max_attempts,
-        services=("dynamodb", "secretsmanager", "sts"),
-    ) as aws:
-        scanner = Scanner.from_config(aws, config, Metrics(), table=args.table or config.audit_table, age_gauge=False)
+    async with open_aws(config, ("dynamodb", "secretsmanager", "sts")) as aws:
+        metrics = ScanMetrics(CollectorRegistry(), age_gauge=False)
+        scanner = Scanner.from_config(aws, config, metrics, table=args.table or config.audit_table)
         result = await scanner.run_once()
     print(json.dumps(result.summary()))
     if result.failed_scopes:
@@ -56,18 +54,9 @@ async def scan_once(args: argparse.Namespace) -> int:
 
 
 async def report_run(args: argparse.Namespace) -> int:
-    from daemon.aws import Aws
-    from daemon.config import load_config
-    from daemon.scan.report import get_run, latest_run, run_rows
-
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
     table = args.table or config.audit_table
-    async with Aws(
-        config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        max_attempts=config.aws_max_attempts,
-        services=("dynamodb",),
-    ) as aws:
+    async with open_aws(config, ("dynamodb",)) as aws:
         run = await latest_run(aws, table) if args.run == "latest" else await get_run(aws, table, args.run)
         if run is None:
             print(f"rotaudit: no scan run {'yet' if args.run == 'latest' else args.run} in {table}", file=sys.stderr)
@@ -78,7 +67,7 @@ async def report_run(args: argparse.Namespace) -> int:
         ]
     if args.json:
         run_view = {k: v for k, v in run.items() if k not in ("pk", "sk", "kind")}
-        print(json.dumps({"run": run_view, "secrets": rows}, default=_json_default, indent=2))
+        print(json.dumps({"run": run_view, "secrets": rows}, default=json_default, indent=2))
         return EXIT_OK
     print(_headline(run))
     if not rows:
@@ -111,14 +100,4 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    for line in [header, *cells]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, set):
-        return sorted(value)
-    raise TypeError(type(value).__name__)
+    print_table(header, cells)

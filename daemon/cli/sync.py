@@ -8,7 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from daemon.cli.common import open_aws
+from daemon.config import load_config
 from daemon.errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from daemon.metrics import Metrics
+from daemon.sync.metrics import SyncMetrics
+from daemon.sync.syncer import Syncer, SyncOutcome
 
 SERVICES = ("secretsmanager", "dynamodb", "sns", "ecs")
 
@@ -28,11 +33,6 @@ def register(commands: Any) -> None:
 
 
 async def _sync(args: argparse.Namespace) -> int:
-    from daemon.aws import Aws
-    from daemon.config import load_config
-    from daemon.metrics import Metrics
-    from daemon.sync.syncer import Syncer, SyncOutcome
-
     config = load_config(toml_path=args.config, required=("audit_table",))
     names = [pair.name for pair in config.sync_pairs]
     if not names:
@@ -40,14 +40,8 @@ async def _sync(args: argparse.Namespace) -> int:
     if args.pair is not None and args.pair not in names:
         raise ConfigError([f"--pair: no sync pair named {args.pair!r} (configured: {', '.join(names)})"])
     metrics = Metrics()
-    async with Aws(
-        config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        metrics=metrics,
-        max_attempts=config.aws_max_attempts,
-        services=SERVICES,
-    ) as aws:
-        results = await Syncer.from_config(aws, config, metrics.registry).run_once(args.pair)
+    async with open_aws(config, SERVICES, metrics=metrics) as aws:
+        results = await Syncer.from_config(aws, config, SyncMetrics(metrics.registry)).run_once(args.pair)
     for result in results:
         print(json.dumps({key: value for key, value in asdict(result).items() if value not in ("", ())}))
     return EXIT_FAILURE if any(result.outcome is SyncOutcome.ERROR for result in results) else EXIT_OK

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from daemon.devtools.patches import PINNED_MOTO, PatchError, apply_patches, require
+from daemon.devtools.patches import PINNED_MOTO, PatchError, apply_patches
+from daemon.devtools.patches.registry import require
 from daemon.errors import EXIT_OK, EXIT_STARTUP
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

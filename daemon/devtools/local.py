@@ -6,6 +6,7 @@ drains the daemon and stops the emulator.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import uuid
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from daemon.aws import Aws
 from daemon.config import load_config
 from daemon.emit import build_event, publish
-from daemon.errors import PermanentAwsError, StartupError
+from daemon.errors import EXIT_FAILURE, PermanentAwsError, StartupError
 from daemon.logs import configure_logging
 
 DEMO_PREFIX = "rotaudit-demo"
@@ -67,13 +68,12 @@ async def demo_scenario(aws: Aws, arns: dict[str, str]) -> None:
 async def run_local(host: str, port: int, http_port: int) -> int:
     """Start everything and run the daemon in the foreground until Ctrl-C."""
     from daemon.app import Daemon
+    from daemon.devtools.emulator import backdate_secret, start_emulator
     from daemon.provision import provision
 
-    try:
-        from daemon.devtools.emulator import backdate_secret, start_emulator
-    except ImportError:
-        print("rotaudit local needs the emulator extra: pip install 'rotaudit[emulator]'", file=sys.stderr)
-        return 1
+    if importlib.util.find_spec("moto") is None:  # the emulator imports moto only as it starts
+        print("rotaudit local needs moto, the emulator extra: pip install -e '.[emulator]'", file=sys.stderr)
+        return EXIT_FAILURE
     configure_logging("info", "auto")
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",

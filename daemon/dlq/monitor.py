@@ -12,16 +12,14 @@ is its first enqueue in the source queue, which is also where its retention coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
-
-from prometheus_client import CollectorRegistry, Gauge
 
 from daemon.aws import Aws
+from daemon.dlq.metrics import DlqMetrics
 from daemon.dlq.reader import BATCH
 from daemon.errors import AwsError
 from daemon.logs import get_logger
 from daemon.queues import queue_depth
-from daemon.timer import Clock, utc_now
+from daemon.timer import Clock, every, utc_now
 
 
 class DlqMonitor:
@@ -31,32 +29,22 @@ class DlqMonitor:
         self,
         aws: Aws,
         dlq_url: str,
-        registry: CollectorRegistry,
+        metrics: DlqMetrics,
         *,
         poll_s: float = 60,
         now: Clock = utc_now,
     ) -> None:
         self.aws, self.dlq_url, self.poll_s, self._now = aws, dlq_url, poll_s, now
-        self.messages = Gauge(
-            "rotaudit_dlq_messages",
-            "Messages in the DLQ: visible, in flight and delayed (GetQueueAttributes).",
-            registry=registry,
-        )
-        self.oldest_age = Gauge(
-            "rotaudit_dlq_oldest_message_age_seconds",
-            "Age (since SentTimestamp) of the oldest of up to 10 peeked DLQ messages: a lower bound; "
-            "0 when empty, NaN when the DLQ has its own redrive policy (no peeking).",
-            registry=registry,
-        )
+        self.metrics = metrics
         self.log = get_logger("dlq")
 
     async def poll_once(self) -> None:
         depth = await queue_depth(self.aws, self.dlq_url)
-        self.messages.set(depth.total)
+        self.metrics.messages.set(depth.total)
         if depth.total == 0:
-            self.oldest_age.set(0)
+            self.metrics.oldest_age.set(0)
         elif depth.has_redrive_policy:
-            self.oldest_age.set(float("nan"))  # a peek would count towards moving the messages on
+            self.metrics.oldest_age.set(float("nan"))  # a peek would count towards moving the messages on
         elif depth.visible:
             peek = await self.aws.call(
                 "sqs",
@@ -69,14 +57,11 @@ class DlqMonitor:
             )
             sent_ms = [int(m["Attributes"]["SentTimestamp"]) for m in peek.get("Messages", [])]
             if sent_ms:  # none: all went in flight meanwhile; keep the last known age
-                self.oldest_age.set(max(0.0, self._now().timestamp() - min(sent_ms) / 1000))
+                self.metrics.oldest_age.set(max(0.0, self._now().timestamp() - min(sent_ms) / 1000))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop`; a failed poll keeps the last values and is logged."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except AwsError as exc:
-                self.log.warning("dlq.poll_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+        """Poll every `poll_s` until `stop`; a failed poll keeps the last values and is logged."""
+        await every(self.poll_s, stop, self.poll_once, on_error=self._poll_failed)
+
+    def _poll_failed(self, exc: AwsError) -> None:
+        self.log.warning("dlq.poll_failed", error=str(exc))

@@ -1,1 +1,1 @@
-"""Remediation of failed rotations: the pure plan, fenced claims, the budget, notifications, the retry job."""
+"""Remediation of failed rotations: pure plan and outcome, fenced claims, budget, notifications, the retry job."""

@@ -23,13 +23,12 @@ from typing import Any
 
 from daemon.aws import Aws
 from daemon.errors import ClaimLost, PermanentAwsError, TransientAwsError
+from daemon.remediation.outcome import ACTING
 from daemon.remediation.plan import Failure
 from daemon.table import TTL_ATTRIBUTE, from_dynamo, secret_pk, to_dynamo, utc_iso
 from daemon.timer import Clock
 
 DUE_PK = "remediation-due"
-ACTING = "acting"
-RETRY_DUE = "retry_due"
 CLOSED = frozenset({"skipped", "recovered"})  # finished and not a failure left open
 CLAIM_RETENTION = timedelta(days=30)  # longer than any DLQ replay (SQS keeps messages up to 14 days)
 # Copied from the claim onto the history item.

@@ -8,11 +8,11 @@ replica to run it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from daemon.errors import AwsError
 from daemon.logs import get_logger
 from daemon.remediation.remediator import Remediator
+from daemon.timer import every
 
 
 class RetryJob:
@@ -25,14 +25,11 @@ class RetryJob:
         self.log = get_logger("remediation")
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once(stop)
-            except AwsError as exc:
-                self.log.warning("remediation.job_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
-                    await stop.wait()
+        """Every `poll_s` until `stop`; a failed run is logged and the next one tries again."""
+        await every(self.poll_s, stop, lambda: self.run_once(stop), on_error=self._failed)
+
+    def _failed(self, exc: AwsError) -> None:
+        self.log.warning("remediation.job_failed", error=str(exc))
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Carry on the claims due now, until `stop`; how many wake-ups were handled.

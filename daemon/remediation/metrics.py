@@ -1,13 +1,10 @@
-"""The remediation feature's Prometheus metrics, registered once per registry beside the daemon's own."""
+"""The remediation feature's Prometheus metrics, built once on the app's registry and handed to its parts."""
 
 from __future__ import annotations
-
-import weakref
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, RemediationMetrics] = weakref.WeakKeyDictionary()
 
 
 class RemediationMetrics:
@@ -35,11 +32,3 @@ class RemediationMetrics:
         )
         for kind in ("remediated", "needs_human", "recovered", "planned"):  # at 0 from start-up, as in Metrics
             self.notifications.labels(kind)
-
-    @classmethod
-    def on(cls, registry: CollectorRegistry) -> RemediationMetrics:
-        """The metrics on `registry`, registering them the first time (several components share one set)."""
-        found = _by_registry.get(registry)
-        if found is None:
-            found = _by_registry[registry] = cls(registry)
-        return found

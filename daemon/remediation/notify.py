@@ -17,7 +17,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from daemon.audit import put_if_absent
@@ -25,20 +24,12 @@ from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.remediation.metrics import RemediationMetrics
+from daemon.remediation.outcome import Kind
 from daemon.table import TTL_ATTRIBUTE, to_dynamo, utc_iso
 from daemon.timer import Clock
 
 MARKER_RETENTION = timedelta(days=30)
 _SUBJECT_MAX = 100
-
-
-class Kind(StrEnum):
-    """What a notification says (closed set: a metric label and the `event` attribute)."""
-
-    REMEDIATED = "remediated"
-    NEEDS_HUMAN = "needs_human"
-    RECOVERED = "recovered"
-    PLANNED = "planned"  # dry-run: what remediation would have done
 
 
 SEVERITY = {

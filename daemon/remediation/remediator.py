@@ -8,18 +8,16 @@ the message should be redelivered.
 
 Retries are scheduled durably, not slept on: the claim records the retry time and a wake-up item
 (`daemon.remediation.claims`), and `RetryJob` (`daemon.remediation.job`, on every replica) takes due claims over
-and calls
-`RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder died.
+and calls `RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder
+died. What a first pass saves, sends and counts comes from the pure `daemon.remediation.outcome`; the claim
+store, attempt ledger, notifier and metrics are injected (`daemon.remediation.build` makes them from `Config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
-import socket
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -29,11 +27,11 @@ from daemon.config import Config
 from daemon.errors import AwsError, ClaimLost, PermanentAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
-from daemon.metrics import Metrics
 from daemon.remediation.budget import AttemptLedger
-from daemon.remediation.claims import ACTING, RETRY_DUE, Claim, ClaimStore
+from daemon.remediation.claims import Claim, ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
-from daemon.remediation.notify import Kind, Notification, Notifier
+from daemon.remediation.notify import Notification, Notifier
+from daemon.remediation.outcome import ACTING, DRY_RUN, RECOVERED, RETRY_DUE, Kind, first_pass_outcome
 from daemon.remediation.plan import (
     RETRY_BASE_S,
     RETRY_CAP_S,
@@ -58,13 +56,12 @@ FAILED, SUCCEEDED = "RotationFailed", "RotationSucceeded"
 # After a failed pass from the job, wait this long before the job tries that claim again (a redelivered event
 # may still take it over at once).
 RESUME_BACKOFF_S = 60.0
-DRY_RUN_STAGE, RECOVERED_STAGE = "dry_run", "recovered"
 _FINISHED = {  # stage -> the log event that ends a first pass
     RETRY_DUE: "remediation.retry_scheduled",
     Resolution.REMEDIATED.value: "remediation.applied",
     Resolution.NEEDS_HUMAN.value: "remediation.escalated",
     Resolution.SKIPPED.value: "remediation.skipped",
-    DRY_RUN_STAGE: "remediation.dry_run_planned",
+    DRY_RUN: "remediation.dry_run_planned",
 }
 
 
@@ -75,11 +72,13 @@ class Remediator:
         self,
         aws: Aws,
         config: Config,
-        metrics: Metrics,
         *,
+        claims: ClaimStore,
+        attempts: AttemptLedger,
+        notifier: Notifier,
+        metrics: RemediationMetrics,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
-        holder: str = "",
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
     ) -> None:
@@ -88,16 +87,13 @@ class Remediator:
         self.budget_limit = config.remediation_budget
         self.allowed_accounts = config.allowed_accounts
         self.allowed_regions = config.allowed_regions
+        self.claims = claims
+        self.attempts = attempts
+        self.notifier = notifier
+        self.metrics = metrics
         self.clock = clock
         self.rng = rng or random.Random()
         self.retry = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s}
-        self.metrics = RemediationMetrics.on(metrics.registry)
-        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.claims = ClaimStore(aws, config.audit_table, holder=holder, lease_s=config.claim_lease_s, clock=clock)
-        self.attempts = AttemptLedger(aws, config.audit_table, clock=clock)
-        self.notifier = Notifier(
-            aws, config.audit_table, config.sns_topic_arn, self.metrics, clock=clock, stale_after_s=config.claim_lease_s
-        )
         self.log = get_logger("remediation")
         self._account: str | None = None
 
@@ -183,39 +179,21 @@ class Remediator:
             results.append(entry)
             if failed := entry["result"] == "failed":
                 break
-        resolution = Resolution.NEEDS_HUMAN if failed else plan.resolution
-        reason = Reason.ACTION_FAILED if failed else plan.reason
+        outcome = first_pass_outcome(plan, action_failed=failed)
+        stage, reason = outcome.stage, outcome.reason.value
+        if outcome.metric is not None:
+            self.metrics.remediations.labels(*outcome.metric).inc()
+        fields: dict[str, Any] = {"stage": stage, "reason": reason, "results": results, "is_open": outcome.is_open}
         retry_at = None
-        if plan.retry is not None and not failed and not plan.dry_run:
+        if outcome.schedules_retry and plan.retry is not None:
             retry_at = self.clock() + timedelta(seconds=plan.retry.delay_s)
-        if plan.dry_run:
-            stage, kind = DRY_RUN_STAGE, Kind.PLANNED
-        elif resolution is Resolution.SKIPPED:
-            stage, kind = resolution.value, None
-        elif resolution is Resolution.NEEDS_HUMAN:
-            stage, kind = resolution.value, Kind.NEEDS_HUMAN
-        else:
-            stage, kind = (RETRY_DUE if retry_at else resolution.value), Kind.REMEDIATED
-        if resolution is Resolution.NEEDS_HUMAN:
-            self.metrics.remediations.labels("escalate", "dry_run" if plan.dry_run else "applied").inc()
-        elif resolution is Resolution.SKIPPED:
-            self.metrics.remediations.labels("none", "skipped").inc()
-        elif plan.retry is not None:
-            self.metrics.remediations.labels(ActionKind.ROTATE.value, "dry_run" if plan.dry_run else "scheduled").inc()
-        fields: dict[str, Any] = {
-            "stage": stage,
-            "reason": reason.value,
-            "results": results,
-            "is_open": resolution is not Resolution.SKIPPED,
-        }
-        if retry_at is not None:
             fields["retry_at"] = utc_iso(retry_at)
-        if kind is not None:
+        if outcome.notify is not None:
             await self.claims.check(claim)
-            details = {"outcome": stage, "reason": reason.value, "actions": results, "retry_at": fields.get("retry_at")}
-            await self.notifier.send(_notification(kind, failure, details, state), claimed=True)
+            details = {"outcome": stage, "reason": reason, "actions": results, "retry_at": fields.get("retry_at")}
+            await self.notifier.send(_notification(outcome.notify, failure, details, state), claimed=True)
         await self.claims.save(claim, fields, due_at=retry_at)
-        self.log.info(_FINISHED[stage], reason=reason.value, retry_at=fields.get("retry_at"), **_failure_ids(failure))
+        self.log.info(_FINISHED[stage], reason=reason, retry_at=fields.get("retry_at"), **_failure_ids(failure))
 
     async def _retry(self, claim: Claim) -> None:
         failure = claim.failure
@@ -336,7 +314,7 @@ class Remediator:
         success = Failure.from_event(event)  # the notification's subject: this rotation, which succeeded
         await self.notifier.send(_notification(Kind.RECOVERED, success, details, None))
         for item in failures:
-            closed = await self.claims.close(item, {"stage": RECOVERED_STAGE, "recovered_by": event.rotation_id})
+            closed = await self.claims.close(item, {"stage": RECOVERED, "recovered_by": event.rotation_id})
             self.log.info("remediation.recovered", failed_rotation_id=item["rotation_id"], closed=closed, **_ids(event))
 
     # --- reading the world ----------------------------------------------------------------------------------

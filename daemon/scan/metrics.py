@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from daemon.metrics import Metrics
 
 _SCAN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -34,10 +32,9 @@ class SecretAgeCollector(Collector):
 
 
 class ScanMetrics:
-    """The scan's metrics, on the app's registry."""
+    """The scan's metrics, built once on the app's registry; `age_gauge` adds the per-secret ages."""
 
-    def __init__(self, metrics: Metrics, *, age_gauge: bool) -> None:
-        r = metrics.registry
+    def __init__(self, r: CollectorRegistry, *, age_gauge: bool = True) -> None:
         self.runs = Counter(
             "rotaudit_scan_runs", "Scan runs by outcome (succeeded, partial, failed, skipped).", ["outcome"], registry=r
         )

@@ -21,11 +21,12 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from daemon.aws import Aws
 from daemon.config import Config, ScanTarget
 from daemon.errors import AwsError, LeaseLost, PermanentAwsError
 from daemon.logs import get_logger
-from daemon.metrics import Metrics
 from daemon.scan.lease import WindowLease
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary, scan_row
@@ -55,13 +56,12 @@ class Scanner:
         self,
         aws: Aws,
         table: str,
-        metrics: Metrics,
+        metrics: ScanMetrics,
         *,
         schedule: Schedule | str = "rate(1 hour)",
         tag: str = "Managed=true",
         max_age_days: int = 30,
         targets: Iterable[ScanTarget] = (),
-        age_gauge: bool = True,
         jitter_s: float = 0.0,
         lease_s: float = 120.0,
         page_size: int = 100,
@@ -88,19 +88,20 @@ class Scanner:
         self.sleep = sleep
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.connect = connect or self._connect
-        self.metrics = ScanMetrics(metrics, age_gauge=age_gauge)
+        self.metrics = metrics
         self.log = get_logger("scanner")
         self._last_success_s = 0.0
 
     @classmethod
-    def from_config(cls, aws: Aws, config: Config, metrics: Metrics, *, table: str = "", **overrides: Any) -> Scanner:
+    def from_config(
+        cls, aws: Aws, config: Config, metrics: ScanMetrics, *, table: str = "", **overrides: Any
+    ) -> Scanner:
         """The scanner the settings describe; `overrides` are constructor keywords (clock, lease, ...)."""
         settings: dict[str, Any] = {
             "schedule": config.scan_schedule,
             "tag": config.scan_tag,
             "max_age_days": config.max_age_days,
             "targets": config.scan_targets,
-            "age_gauge": config.scan_age_gauge,
             "jitter_s": config.scan_jitter_s,
         }
         return cls(aws, table or config.audit_table, metrics, **(settings | overrides))
@@ -362,6 +363,6 @@ class Scanner:
         )
 
 
-async def scan_secrets(aws: Aws, table: str, *, metrics: Metrics | None = None, **options: Any) -> ScanResult:
+async def scan_secrets(aws: Aws, table: str, *, metrics: ScanMetrics | None = None, **options: Any) -> ScanResult:
     """One ad-hoc scan with a fresh registry: the entry point `make bench` times against the seed's handler."""
-    return await Scanner(aws, table, metrics or Metrics(), **options).run_once()
+    return await Scanner(aws, table, metrics or ScanMetrics(CollectorRegistry()), **options).run_once()

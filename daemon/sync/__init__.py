@@ -1,1 +1,1 @@
-"""Derived secrets kept in sync with their sources: rendering (pure) and the syncer that reads and writes."""
+"""Derived secrets kept in sync with their sources: rendering (pure), the syncer that reads and writes, its metrics."""

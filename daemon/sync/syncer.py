@@ -16,7 +16,6 @@ names, reasons and field names only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Iterable
@@ -24,17 +23,16 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
 from daemon.audit import Outcome
-from daemon.aws import Aws, translate
+from daemon.aws import Aws
 from daemon.config import Config, SyncPair
-from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
+from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
+from daemon.sync.metrics import SyncMetrics
 from daemon.sync.render import RenderError, render
 from daemon.table import secret_pk, to_dynamo, utc_iso
-from daemon.timer import Clock, utc_now
+from daemon.timer import Clock, every, utc_now
 
 _TOKEN_NAMESPACE = uuid.UUID("6f0b7a52-3c1e-4d3a-9a57-2f8e5c1d0b44")
 CURRENT = "AWSCURRENT"
@@ -87,7 +85,7 @@ class _Ids(TypedDict, total=False):
     target_version_id: str
 
 
-class _Failed(Exception):
+class _Failed(RotauditError):
     """Internal short-circuit out of one pair's sync; never escapes `Syncer`."""
 
     def __init__(self, reason: str, detail: str, ids: _Ids | None = None) -> None:
@@ -103,7 +101,7 @@ def is_trigger(event: RotationEvent) -> bool:
 
 
 class Syncer:
-    """Syncs the configured pairs. Metrics go on `registry`: build one Syncer per registry."""
+    """Syncs the configured pairs, counting on the `SyncMetrics` it is given."""
 
     def __init__(
         self,
@@ -111,7 +109,7 @@ class Syncer:
         pairs: Iterable[SyncPair],
         *,
         audit_table: str,
-        registry: CollectorRegistry,
+        metrics: SyncMetrics,
         topic_arn: str = "",
         interval_s: float = 900.0,
         clock: Clock = utc_now,
@@ -119,32 +117,24 @@ class Syncer:
         self.aws = aws
         self.pairs = {pair.name: pair for pair in pairs}
         self.audit_table = audit_table
+        self.metrics = metrics
         self.topic_arn = topic_arn
         self.interval_s = interval_s
         self.clock = clock
         self.log = get_logger("sync")
         self._locks: dict[str, asyncio.Lock] = {}
         self._alerted: dict[str, tuple[str, ...]] = {}  # pair -> the problem last alerted, to alert once
-        self.syncs = Counter(
-            "rotaudit_sync", "Syncs of derived secrets, by pair and outcome.", ["pair", "outcome"], registry=registry
-        )
-        self.last_success = Gauge(
-            "rotaudit_sync_last_success_timestamp_seconds",
-            "When a pair was last found or made in sync.",
-            ["pair"],
-            registry=registry,
-        )
-        for name in self.pairs:
+        for name in self.pairs:  # every pair's series at 0 from start-up
             for outcome in SyncOutcome:
-                self.syncs.labels(name, outcome.value)
+                metrics.syncs.labels(name, outcome.value)
 
     @classmethod
-    def from_config(cls, aws: Aws, config: Config, registry: CollectorRegistry) -> Syncer:
+    def from_config(cls, aws: Aws, config: Config, metrics: SyncMetrics) -> Syncer:
         return cls(
             aws,
             config.sync_pairs,
             audit_table=config.audit_table,
-            registry=registry,
+            metrics=metrics,
             topic_arn=config.sns_topic_arn,
             interval_s=config.sync_interval_minutes * 60.0,
         )
@@ -160,13 +150,7 @@ class Syncer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """The reconcile job: every pair now, then every `interval_s`, until `stop` is set."""
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while not stop.is_set():
-            await self._reconcile(stop)
-            due = max(due + self.interval_s, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=due - loop.time())
+        await every(self.interval_s, stop, lambda: self._reconcile(stop))
 
     async def run_once(self, pair: str | None = None, *, trigger: Trigger = Trigger.MANUAL) -> list[SyncResult]:
         """Sync one pair by name, or all; transient AWS failures become `error` results. Unknown name: KeyError."""
@@ -200,7 +184,7 @@ class Syncer:
             except _Failed as failed:
                 result = SyncResult(pair.name, SyncOutcome.ERROR, trigger, failed.reason, failed.detail, **failed.ids)
             except TransientAwsError as exc:
-                self.syncs.labels(pair.name, SyncOutcome.ERROR.value).inc()
+                self.metrics.syncs.labels(pair.name, SyncOutcome.ERROR.value).inc()
                 self.log.warning(
                     "sync.pair_failed", pair=pair.name, trigger=trigger.value, transient=True, error=_code(exc)
                 )
@@ -303,26 +287,16 @@ class Syncer:
         return tuple(done), tuple(failed)
 
     async def _update_service(self, cluster: str, service: str) -> None:
-        """ECS UpdateService(forceNewDeployment): one attempt (a retry after a lost answer would deploy twice).
-
-        Not `Aws.call`: its own `service` parameter shadows UpdateService's `service`.
-        """
-        self.aws.metrics.aws_calls.labels("ecs", "update_service").inc()
-        try:
-            await self.aws.client("ecs").update_service(cluster=cluster, service=service, forceNewDeployment=True)
-        except Exception as exc:  # translated here, as Aws.call_once does
-            err = translate("ecs", "update_service", exc)
-            kind = "transient" if isinstance(err, TransientAwsError) else "permanent"
-            self.aws.metrics.aws_errors.labels("ecs", "update_service", kind).inc()
-            raise err from None
+        """ECS UpdateService(forceNewDeployment): one attempt (a retry after a lost answer would deploy twice)."""
+        await self.aws.call_once("ecs", "update_service", cluster=cluster, service=service, forceNewDeployment=True)
 
     async def _report(self, pair: SyncPair, result: SyncResult, event: RotationEvent | None) -> None:
-        self.syncs.labels(pair.name, result.outcome.value).inc()
+        self.metrics.syncs.labels(pair.name, result.outcome.value).inc()
         fields = _fields(result, event)
         if result.outcome is SyncOutcome.ERROR:
             self.log.error("sync.pair_failed", **fields)
         else:
-            self.last_success.labels(pair.name).set(self.clock().timestamp())
+            self.metrics.last_success.labels(pair.name).set(self.clock().timestamp())
             self.log.info("sync.pair_synced", **fields)
         if result.outcome is not SyncOutcome.UNCHANGED or result.trigger is not Trigger.RECONCILE:
             await self._audit(pair, fields)

@@ -11,7 +11,9 @@ podman=$here/podman.sh
 cd "$here/../.."
 
 hash_of() {
-    find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha1sum |
+    # Without daemon/devtools/, which .dockerignore keeps out of the context (a change there rebuilds nothing).
+    find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path 'daemon/devtools/*' -print0 | sort -z |
+        xargs -0 sha1sum |
         { echo "$base"; cat; } | sha1sum | cut -c1-12
 }
 

@@ -9,6 +9,9 @@ locals {
   retention_s       = 14 * 24 * 3600 # SQS's maximum: events wait out a long outage
   max_receive_count = 5
   rule_arns         = [for rule in aws_cloudwatch_event_rule.this : rule.arn]
+  # Who besides the rules may send: the task role dead-letters rejected messages and replays the DLQ.
+  queue_senders = concat([aws_iam_role.task.arn], var.queue_senders)
+  dlq_senders   = concat([aws_iam_role.task.arn], var.queue_senders)
 }
 
 data "aws_iam_policy_document" "queue" {
@@ -29,6 +32,33 @@ data "aws_iam_policy_document" "queue" {
       values   = local.rule_arns
     }
   }
+
+  # Principals of this account may hold sqs:SendMessage on every queue in their own IAM policies: the Deny keeps
+  # them (and anyone else) from injecting forged rotation events. Only the rules' deliveries and the named
+  # senders get through (see daemon/provision.py's queue_policy, which writes the same statements).
+  statement {
+    sid       = "DenyEveryOtherSender"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+
+    condition {
+      test     = "ArnNotLike"
+      variable = "aws:PrincipalArn"
+      values   = local.queue_senders
+    }
+  }
 }
 
 data "aws_iam_policy_document" "dlq" {
@@ -47,6 +77,33 @@ data "aws_iam_policy_document" "dlq" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = local.rule_arns
+    }
+  }
+
+  # Principals of this account may hold sqs:SendMessage on every queue in their own IAM policies: the Deny keeps
+  # them (and anyone else) from injecting forged rotation events. Only the rules' deliveries and the named
+  # senders get through (see daemon/provision.py's queue_policy, which writes the same statements).
+  statement {
+    sid       = "DenyEveryOtherSender"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.dlq_arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+
+    condition {
+      test     = "ArnNotLike"
+      variable = "aws:PrincipalArn"
+      values   = local.dlq_senders
     }
   }
 }

@@ -159,6 +159,12 @@ variable "alert_emails" {
   default     = []
 }
 
+variable "queue_senders" {
+  description = "IAM principal ARNs (roles or users) that may send to the event queue and its DLQ besides the rules and the task role: e.g. the operators who run `rotaudit dlq replay`. Everyone else is denied, so no principal of the account can inject a forged rotation event."
+  type        = list(string)
+  default     = []
+}
+
 variable "enable_redrive_allow_policy" {
   description = "Let only this stack's queue use the DLQ (RedriveAllowPolicy). Off by default: moto, which deploy/local.sh runs on, hangs on it."
   type        = bool

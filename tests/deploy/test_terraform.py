@@ -216,15 +216,23 @@ def test_rules_match_provision(stack: Stack, provisioned: dict[str, str]) -> Non
 
 
 def test_queue_policies_admit_only_the_rules(stack: Stack, provisioned: dict[str, str]) -> None:
-    """In both stacks, queue and DLQ accept SendMessage from EventBridge only on behalf of the stack's two rules."""
+    """In both stacks, queue and DLQ admit EventBridge for the two rules and deny every other sender but the named."""
     for source in (stack.outputs, provisioned):
         rules = {source["rule_arn"], source["label_rule_arn"]}
         for url_key, arn_key in (("queue_url", "queue_arn"), ("dlq_url", "dlq_arn")):
-            (statement,) = json.loads(queue_attributes(stack.endpoint, source[url_key])["Policy"])["Statement"]
-            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-            assert (statement["Effect"], statement["Action"]) == ("Allow", "sqs:SendMessage")
-            assert statement["Resource"] == source[arn_key]
-            assert set(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rules
+            allow, deny = json.loads(queue_attributes(stack.endpoint, source[url_key])["Policy"])["Statement"]
+            assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+            assert (allow["Effect"], allow["Action"]) == ("Allow", "sqs:SendMessage")
+            assert allow["Resource"] == source[arn_key]
+            assert set(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == rules
+            assert (deny["Effect"], deny["Action"], deny["Resource"]) == ("Deny", "sqs:SendMessage", source[arn_key])
+            assert deny["Principal"] in ("*", {"AWS": "*"})
+            assert set(_as_list(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"])) == rules
+            assert _as_list(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"])  # the task role at least
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_topics_match_provision(stack: Stack, provisioned: dict[str, str]) -> None:

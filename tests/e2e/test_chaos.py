@@ -24,12 +24,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws, translate
 from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
 from daemon.errors import TransientAwsError
-from daemon.metrics import Metrics
+from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner
 from tests.chaos.processes import Process, http_json, start_proxy
 from tests.support import REGION, ROOT, boto
@@ -246,7 +247,9 @@ async def test_a_lost_scan_lease_response_still_runs_the_window_once(
     window = datetime.now(UTC).replace(second=0, microsecond=0)
     lose_one_response(aimed, operation, match)
     async with Aws(REGION, endpoint_url=aimed) as aws:
-        scanner = Scanner(aws, table, Metrics(), tag=f"{key}=yes", lease_s=60, replica_id="replica-a")
+        scanner = Scanner(
+            aws, table, ScanMetrics(CollectorRegistry()), tag=f"{key}=yes", lease_s=60, replica_id="replica-a"
+        )
         async with asyncio.timeout(20):  # well under the lease: no waiting out its own lease
             result = await scanner.run_window(window)
     assert lost(aimed) == {f"error_after {operation}": 1}
@@ -262,11 +265,15 @@ async def test_a_failed_scan_run_hands_its_window_over(aimed: str, endpoint: str
     window = datetime.now(UTC).replace(second=0, microsecond=0)
     aim(aimed, "dynamodb.BatchWriteItem", "error_before", budget=None)
     async with Aws(REGION, endpoint_url=aimed, max_retry_s=2.0) as aws:
-        failing = Scanner(aws, table, Metrics(), tag=f"{key}=yes", lease_s=300, replica_id="replica-a")
+        failing = Scanner(
+            aws, table, ScanMetrics(CollectorRegistry()), tag=f"{key}=yes", lease_s=300, replica_id="replica-a"
+        )
         assert await failing.run_window(window) is None
     http_json(aimed + "/_chaos/config", {"rate": 0.0})
     async with Aws(REGION, endpoint_url=endpoint) as aws:
-        taker = Scanner(aws, table, Metrics(), tag=f"{key}=yes", lease_s=300, replica_id="replica-b")
+        taker = Scanner(
+            aws, table, ScanMetrics(CollectorRegistry()), tag=f"{key}=yes", lease_s=300, replica_id="replica-b"
+        )
         async with asyncio.timeout(20):  # well under the 300 s lease
             result = await taker.run_window(window)
     assert result is not None

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
 from daemon.cli import main
-from daemon.metrics import Metrics
+from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner, ScanResult
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, rotaudit_cmd
 from tests.support.scan import backdate, client, create_scan_table, create_secret, isolated_region, table_items
@@ -71,9 +72,9 @@ def _two_runs(endpoint: str, table: str, tag: str) -> tuple[ScanResult, ScanResu
 
     async def go() -> tuple[ScanResult, ScanResult]:
         async with Aws(REGION, endpoint_url=endpoint) as aws:
-            first = await Scanner(aws, table, Metrics(), tag=tag).run_once()
+            first = await Scanner(aws, table, ScanMetrics(CollectorRegistry()), tag=tag).run_once()
             later = datetime.now(UTC) + timedelta(days=60)
-            second = await Scanner(aws, table, Metrics(), tag=tag, now=lambda: later).run_once()
+            second = await Scanner(aws, table, ScanMetrics(CollectorRegistry()), tag=tag, now=lambda: later).run_once()
             return first, second
 
     return asyncio.run(go())

@@ -48,7 +48,6 @@ async def _consumer(
         visibility_timeout_s=vt,
         wait_time_s=1,
     )
-    await consumer.check_ready()
     return consumer
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
+from daemon.dlq.metrics import DlqMetrics
 from daemon.dlq.monitor import DlqMonitor
 from tests.support import REGION, boto
 from tests.support.dlq import event_body, queue_depth, seed
@@ -22,7 +23,7 @@ async def test_monitor_reports_depth_and_oldest_age_without_hiding_anything(
     registry = CollectorRegistry()
     async with Aws(REGION, endpoint_url=endpoint) as aws:
         later = datetime.now(UTC) + timedelta(hours=1)
-        monitor = DlqMonitor(aws, queue_and_table["dlq_url"], registry, now=lambda: later)
+        monitor = DlqMonitor(aws, queue_and_table["dlq_url"], DlqMetrics(registry), now=lambda: later)
         await monitor.poll_once()
         assert registry.get_sample_value("rotaudit_dlq_messages") == 3
         age = registry.get_sample_value("rotaudit_dlq_oldest_message_age_seconds")
@@ -43,7 +44,7 @@ async def test_monitor_never_peeks_a_queue_with_its_own_redrive_policy(
     seed(endpoint, queue_and_table["queue_url"], [(event_body("RotationFailed"), {})])
     registry = CollectorRegistry()
     async with Aws(REGION, endpoint_url=endpoint) as aws:
-        await DlqMonitor(aws, queue_and_table["queue_url"], registry).poll_once()
+        await DlqMonitor(aws, queue_and_table["queue_url"], DlqMetrics(registry)).poll_once()
     age = registry.get_sample_value("rotaudit_dlq_oldest_message_age_seconds")
     assert age is not None
     assert math.isnan(age)
@@ -60,7 +61,9 @@ async def test_monitor_job_stops_when_asked(endpoint: str, queue_and_table: dict
     registry = CollectorRegistry()
     stop = asyncio.Event()
     async with Aws(REGION, endpoint_url=endpoint) as aws:
-        job = asyncio.create_task(DlqMonitor(aws, queue_and_table["dlq_url"], registry, poll_s=3600).run(stop))
+        job = asyncio.create_task(
+            DlqMonitor(aws, queue_and_table["dlq_url"], DlqMetrics(registry), poll_s=3600).run(stop)
+        )
         while registry.get_sample_value("rotaudit_dlq_messages") is None:  # noqa: ASYNC110 - a gauge has no event
             await asyncio.sleep(0.05)
         stop.set()

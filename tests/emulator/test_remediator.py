@@ -246,10 +246,10 @@ async def test_events_caused_by_remediation_trigger_nothing(endpoint: str, stack
 async def test_rollback_moves_current_back_and_restarts_consumers(endpoint: str, stack: dict[str, str]) -> None:
     """Where the secret allows rollback, AWSCURRENT moved by a failed finishSecret goes back, and the restart runs.
 
-    moto has no SSM Automation (AWS-FACTS §7): `daemon.devtools.patches` registers a stand-in in the emulator that
-    records each StartAutomationExecution and reports success at once; this test reads that record.
+    moto has no SSM Automation (AWS-FACTS §7): `daemon.devtools.patches.ssm` registers a stand-in in the emulator
+    that records each StartAutomationExecution and reports success at once; this test reads that record.
     """
-    from daemon.devtools.patches import automation_executions
+    from daemon.devtools.patches.ssm import automation_executions
 
     tags = {"rotaudit:rollback": "allowed", "rotaudit:restart-document": "Restart-Payments"}
     secret, clock = make_secret(endpoint, tags=tags, pending="on_current"), FakeClock()

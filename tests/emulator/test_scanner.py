@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from daemon.aws import Aws
 from daemon.config import ScanTarget
 from daemon.metrics import Metrics
+from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import BatchWriter, compact_time
 from daemon.scan.scanner import Scanner
 from tests.support import REGION, free_port
@@ -77,7 +79,9 @@ async def test_seed_scenario_checks_two_managed_secrets_and_writes_nothing_for_t
     create_secret(sm, n["ignored"], {"Managed": "false"})
     create_secret(sm, n["trap"], {"ManagedBy": "true"})
     backdate(n["stale"], 45, region)
-    scanner = Scanner(home, table, Metrics(), targets=(ScanTarget(regions=(region,)),), page_size=2)
+    scanner = Scanner(
+        home, table, ScanMetrics(CollectorRegistry()), targets=(ScanTarget(regions=(region,)),), page_size=2
+    )
 
     result = await scanner.run_once()
 
@@ -128,7 +132,7 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     sm.put_secret_value(SecretId=n["manual-version"], SecretString="a manual new version")
     secret_model(n["tag-bumped"]).last_changed_date = int(time.time())  # AWS moves it on TagResource; moto does not
 
-    result = await Scanner(home, table, Metrics(), tag=f"{key}={value}").run_once()
+    result = await Scanner(home, table, ScanMetrics(CollectorRegistry()), tag=f"{key}={value}").run_once()
 
     rows = {row["secret_name"]: row for row in table_items(endpoint, table, "scan")}
     verdicts = {part: (rows[name]["status"], rows[name]["reasons"]) for part, name in n.items()}
@@ -158,9 +162,11 @@ async def test_the_injected_clock_makes_fresh_secrets_old(endpoint: str, home: A
     sm = client("secretsmanager", endpoint)
     for i in range(2):
         create_secret(sm, f"clock{uuid.uuid4().hex[:6]}-{i}", {key: value})
-    today = await Scanner(home, table, Metrics(), tag=f"{key}={value}").run_once()
+    today = await Scanner(home, table, ScanMetrics(CollectorRegistry()), tag=f"{key}={value}").run_once()
     later = datetime.now(UTC).replace(microsecond=0) + (datetime(2026, 3, 2) - datetime(2026, 1, 1))
-    future = await Scanner(home, table, Metrics(), tag=f"{key}={value}", now=lambda: later).run_once()
+    future = await Scanner(
+        home, table, ScanMetrics(CollectorRegistry()), tag=f"{key}={value}", now=lambda: later
+    ).run_once()
     assert (today.checked, today.flagged, future.checked, future.flagged) == (2, 0, 2, 2)
 
 
@@ -175,7 +181,9 @@ async def test_three_replicas_started_together_make_one_run(endpoint: str, table
         replicas = []
         for i, registry in enumerate(metrics):
             aws = await stack.enter_async_context(Aws(REGION, endpoint_url=endpoint))
-            replicas.append(Scanner(aws, table, registry, tag=f"{key}={value}", lease_s=2, replica_id=f"r{i}"))
+            replicas.append(
+                Scanner(aws, table, ScanMetrics(registry.registry), tag=f"{key}={value}", lease_s=2, replica_id=f"r{i}")
+            )
         results = await asyncio.gather(*(replica.run_window(WINDOW) for replica in replicas))
     assert [r.run_id for r in results if r is not None] == [compact_time(WINDOW)]
     assert [run["run_id"] for run in table_items(endpoint, table, "scan_run")] == [compact_time(WINDOW)]
@@ -199,7 +207,16 @@ async def test_replicas_on_a_short_schedule_make_one_run_per_window(endpoint: st
         for i, registry in enumerate(metrics):
             aws = await stack.enter_async_context(Aws(REGION, endpoint_url=endpoint))
             options: dict[str, Any] = {"now": clock.now, "sleep": clock.sleep, "lease_s": 60, "replica_id": f"r{i}"}
-            replicas.append(Scanner(aws, table, registry, schedule="rate(1 minute)", tag=f"{key}={value}", **options))
+            replicas.append(
+                Scanner(
+                    aws,
+                    table,
+                    ScanMetrics(registry.registry),
+                    schedule="rate(1 minute)",
+                    tag=f"{key}={value}",
+                    **options,
+                )
+            )
         clock.restart()  # 10:00:30 now: the replicas start together, mid-window
         tasks = [asyncio.create_task(replica.run(stop)) for replica in replicas]
         await eventually(lambda: len(table_items(endpoint, table, "scan_run")) >= 3, timeout_s=40)
@@ -238,14 +255,18 @@ async def test_a_holder_killed_mid_run_is_taken_over(endpoint: str, table: str) 
         create_secret(sm, f"kill{uuid.uuid4().hex[:6]}-{i}", {key: value})
     tag = f"{key}={value}"
     async with GatedAws(REGION, endpoint_url=endpoint) as gated, Aws(REGION, endpoint_url=endpoint) as plain:
-        holder = Scanner(gated, table, Metrics(), tag=tag, page_size=26, lease_s=1.0, replica_id="replica-a")
+        holder = Scanner(
+            gated, table, ScanMetrics(CollectorRegistry()), tag=tag, page_size=26, lease_s=1.0, replica_id="replica-a"
+        )
         dying = asyncio.create_task(holder.run_window(WINDOW))
         await eventually(lambda: gated.blocked.is_set() and len(table_items(endpoint, table, "scan")) == 25)
         dying.cancel()  # the process dies: no heartbeat, no release
         with contextlib.suppress(asyncio.CancelledError):
             await dying
         with capture_logs() as logs:
-            taker = Scanner(plain, table, Metrics(), tag=tag, lease_s=1.0, replica_id="replica-b")
+            taker = Scanner(
+                plain, table, ScanMetrics(CollectorRegistry()), tag=tag, lease_s=1.0, replica_id="replica-b"
+            )
             result = await asyncio.wait_for(taker.run_window(WINDOW), timeout=20)
     assert result is not None
     assert (result.run_id, result.checked) == (compact_time(WINDOW), 30)
@@ -266,12 +287,20 @@ async def test_a_graceful_stop_mid_run_hands_the_window_over_at_once(endpoint: s
     tag, stop = f"{key}={value}", asyncio.Event()
     async with GatedAws(REGION, endpoint_url=endpoint) as gated, Aws(REGION, endpoint_url=endpoint) as plain:
         with capture_logs() as logs:
-            holder = Scanner(gated, table, Metrics(), tag=tag, page_size=2, lease_s=300, replica_id="replica-a")
+            holder = Scanner(
+                gated,
+                table,
+                ScanMetrics(CollectorRegistry()),
+                tag=tag,
+                page_size=2,
+                lease_s=300,
+                replica_id="replica-a",
+            )
             stopping = asyncio.create_task(holder.run_window(WINDOW, stop))
             await asyncio.wait_for(gated.blocked.wait(), timeout=10)
             stop.set()
             assert await asyncio.wait_for(stopping, timeout=10) is None
-        taker = Scanner(plain, table, Metrics(), tag=tag, lease_s=300, replica_id="replica-b")
+        taker = Scanner(plain, table, ScanMetrics(CollectorRegistry()), tag=tag, lease_s=300, replica_id="replica-b")
         result = await asyncio.wait_for(taker.run_window(WINDOW), timeout=10)  # well under the 300 s lease
     assert "scan.run_aborted" in [entry["event"] for entry in logs]
     assert result is not None
@@ -287,7 +316,9 @@ async def test_one_run_covers_several_regions(endpoint: str, home: Aws, table: s
         for i in range(count):
             create_secret(sm, f"multi{uuid.uuid4().hex[:6]}-{i}", {key: value})
     targets = (ScanTarget(regions=(first, second)),)
-    result = await Scanner(home, table, Metrics(), tag=f"{key}={value}", targets=targets).run_once()
+    result = await Scanner(
+        home, table, ScanMetrics(CollectorRegistry()), tag=f"{key}={value}", targets=targets
+    ).run_once()
     assert (result.checked, result.outcome) == (3, "succeeded")
     regions = sorted(row["region"] for row in table_items(endpoint, table, "scan"))
     assert regions == sorted([first, first, second])
@@ -312,7 +343,9 @@ async def test_a_role_target_scans_another_account(endpoint: str, home: Aws, tab
         aws_session_token=creds["SessionToken"],
     )
     create_secret(other, f"xacct{uuid.uuid4().hex[:6]}", {"Managed": "true"})
-    result = await Scanner(home, table, Metrics(), targets=(ScanTarget(role_arn=role_arn),)).run_once()
+    result = await Scanner(
+        home, table, ScanMetrics(CollectorRegistry()), targets=(ScanTarget(role_arn=role_arn),)
+    ).run_once()
     assert result.checked == 1
     (row,) = table_items(endpoint, table, "scan")
     assert (row["account"], row["region"]) == (account, REGION)
@@ -331,7 +364,9 @@ async def test_an_unreachable_target_gives_a_partial_run(endpoint: str, home: Aw
 
     targets = (ScanTarget(regions=(REGION, "eu-west-1")),)
     metrics = Metrics()
-    scanner = Scanner(home, table, metrics, tag=f"{key}={value}", targets=targets, connect=connect)
+    scanner = Scanner(
+        home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}", targets=targets, connect=connect
+    )
     with capture_logs() as logs:
         result = await scanner.run_once()
     assert (result.outcome, result.checked, result.failed_scopes) == ("partial", 1, ("default/eu-west-1",))
@@ -351,7 +386,7 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     create_secret(sm, fresh, {key: value})
     backdate(old, 40)
     metrics = Metrics()
-    await Scanner(home, table, metrics, tag=f"{key}={value}").run_once()
+    await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
     assert sample(metrics, "rotaudit_scan_runs_total", outcome="succeeded") == 1
     assert sample(metrics, "rotaudit_scan_duration_seconds_count") == 1
     assert (sample(metrics, "rotaudit_scan_last_success_timestamp_seconds") or 0) > time.time() - 60
@@ -360,7 +395,7 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     assert age == pytest.approx(40 * 86400, rel=0.001)
 
     quiet = Metrics()
-    await Scanner(home, table, quiet, tag=f"{key}={value}", age_gauge=False).run_once()
+    await Scanner(home, table, ScanMetrics(quiet.registry, age_gauge=False), tag=f"{key}={value}").run_once()
     assert sample(quiet, "rotaudit_secrets_checked") == 2
     assert "rotaudit_secret_age_seconds" not in {m.name for m in quiet.registry.collect()}
 
@@ -377,7 +412,7 @@ async def test_no_secret_value_reaches_the_table_logs_or_metrics(endpoint: str, 
             sm.put_secret_value(SecretId=name, SecretString=f"{secret_value}-pending", VersionStages=["AWSPENDING"])
     metrics = Metrics()
     with capture_logs() as logs:
-        await Scanner(home, table, metrics, tag=f"{key}={value}").run_once()
+        await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
     from prometheus_client import generate_latest
 
     produced = raw_table_dump(endpoint, table) + repr(logs) + generate_latest(metrics.registry).decode()

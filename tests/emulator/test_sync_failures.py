@@ -17,6 +17,7 @@ from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.errors import TransientAwsError
 from daemon.logs import configure_logging
+from daemon.sync.metrics import SyncMetrics
 from daemon.sync.syncer import Syncer, SyncOutcome, Trigger
 from tests.support import REGION, boto, free_port
 from tests.support.sync import (
@@ -109,7 +110,7 @@ async def test_transient_failures_retry_the_event_and_fail_the_reconcile(stack: 
     """With AWS unreachable the hook raises for redelivery; run_once reports aws_unavailable."""
     pair = SyncPair(name="p", source="src", target="dst")
     async with Aws(REGION, endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1) as down:
-        syncer = Syncer(down, (pair,), audit_table=stack["table_name"], registry=CollectorRegistry())
+        syncer = Syncer(down, (pair,), audit_table=stack["table_name"], metrics=SyncMetrics(CollectorRegistry()))
         event = parsed_event("RotationSucceeded", f"arn:aws:secretsmanager:{REGION}:123456789012:secret:src-abcdef")
         with pytest.raises(TransientAwsError):
             await syncer.on_event(event, Outcome.RECORDED)

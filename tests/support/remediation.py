@@ -19,7 +19,9 @@ from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.metrics import Metrics
 from daemon.processor import Message, Processor, Verdict
+from daemon.remediation.build import build_remediator
 from daemon.remediation.job import RetryJob
+from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.remediator import Remediator
 from daemon.table import from_dynamo
 from tests.support import REGION, boto
@@ -84,7 +86,14 @@ async def replicas(count: int, cfg: Config, clock: FakeClock) -> AsyncIterator[l
             aws = await stack.enter_async_context(
                 Aws(REGION, endpoint_url=cfg.aws_endpoint_url, metrics=metrics, services=SERVICES)
             )
-            remediator = Remediator(aws, cfg, metrics, clock=clock, rng=random.Random(index), holder=f"replica-{index}")
+            remediator = build_remediator(
+                aws,
+                cfg,
+                RemediationMetrics(metrics.registry),
+                clock=clock,
+                rng=random.Random(index),
+                holder=f"replica-{index}",
+            )
             processor = Processor(AuditStore(aws, cfg.audit_table), metrics, hooks=[remediator.on_event])
             made.append(Replica(remediator, processor, RetryJob(remediator), metrics))
         yield made

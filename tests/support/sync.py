@@ -14,6 +14,7 @@ from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
+from daemon.sync.metrics import SyncMetrics
 from daemon.sync.syncer import Syncer
 from daemon.table import from_dynamo
 from tests.support import boto
@@ -128,7 +129,7 @@ def new_syncer(
         aws,
         pairs,
         audit_table=stack["table_name"],
-        registry=registry if registry is not None else CollectorRegistry(),
+        metrics=SyncMetrics(registry if registry is not None else CollectorRegistry()),
         topic_arn=stack["topic_arn"],
         **kwargs,
     )

@@ -1,4 +1,4 @@
-"""Schedules in EventBridge syntax (table-driven) and the drift-free timer loop on a fake clock."""
+"""Schedules in EventBridge syntax (table-driven), the drift-free timer loop and `every`, on a fake clock."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from daemon.timer import Timer, parse_schedule
+from daemon.errors import PermanentAwsError, TransientAwsError
+from daemon.timer import Timer, every, nap, parse_schedule
 
 
 def at(text: str) -> datetime:
@@ -270,3 +271,139 @@ async def test_a_schedule_that_never_fires_again_ends_the_timer() -> None:
         timer = Timer(parse_schedule("cron(0 0 1 1 ? 2020)"), clock=clock.now, sleep=clock.sleep)
         await asyncio.wait_for(timer.run(lambda _: asyncio.sleep(0), asyncio.Event()), timeout=2)
     assert [entry["event"] for entry in logs] == ["timer.schedule_exhausted"]
+
+
+# -- every: the periodic jobs' loop --------------------------------------------------------------------------
+
+
+class FakeMonotonic:
+    """Seconds that move only when someone sleeps (or a job says it took time); records each sleep asked for."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def _forever(_: float) -> None:
+    """A sleep that never ends by itself: only a stop gets past it."""
+    await asyncio.Event().wait()
+
+
+async def run_every(
+    interval_s: float, runs: int, *, work_s: list[float] | None = None, fail: dict[int, Exception] | None = None
+) -> tuple[list[float], list[Exception], FakeMonotonic]:
+    """Run `every` until `runs` jobs have started; return their start times, the errors handed on, the clock."""
+    clock, stop = FakeMonotonic(), asyncio.Event()
+    started: list[float] = []
+    errors: list[Exception] = []
+
+    async def job() -> None:
+        started.append(clock.now)
+        if len(started) >= runs:
+            stop.set()
+        clock.now += (work_s or [0.0] * runs)[len(started) - 1]
+        if fail and len(started) in fail:
+            raise fail[len(started)]
+
+    await asyncio.wait_for(
+        every(interval_s, stop, job, on_error=errors.append, sleep=clock.sleep, monotonic=clock), timeout=5
+    )
+    return started, errors, clock
+
+
+EVERY_CADENCES = [
+    # (interval, time each run takes, expected start times: the first run at once, at 100)
+    (10.0, [0.0, 0.0, 0.0], [100.0, 110.0, 120.0]),
+    (10.0, [3.0, 7.0, 0.0], [100.0, 110.0, 120.0]),  # the run's own time is taken off the wait: no drift
+    (10.0, [25.0, 0.0, 0.0], [100.0, 125.0, 135.0]),  # an overrun: the next at once, then the cadence again
+    (10.0, [10.0, 10.0, 0.0], [100.0, 110.0, 120.0]),  # runs exactly as long as the interval
+]
+
+
+@pytest.mark.parametrize(("interval_s", "work_s", "expected"), EVERY_CADENCES)
+async def test_every_keeps_its_cadence(interval_s: float, work_s: list[float], expected: list[float]) -> None:
+    """Runs start at once, then every interval from the last start; an overrun is followed at once, not in a burst."""
+    started, errors, _ = await run_every(interval_s, len(expected), work_s=work_s)
+    assert started == expected
+    assert errors == []
+
+
+async def test_every_hands_an_aws_error_on_and_goes_on() -> None:
+    """A run that fails with an AWS error goes to on_error; the next run still comes on time."""
+    failure = TransientAwsError("sqs", "get_queue_attributes", "Throttling", "slow down")
+    started, errors, _ = await run_every(5.0, 3, fail={1: failure})
+    assert started == [100.0, 105.0, 110.0]
+    assert errors == [failure]
+
+
+async def test_every_without_on_error_ends_on_an_aws_error() -> None:
+    """With no on_error, an AWS error ends the loop: the job's supervisor sees it."""
+    clock = FakeMonotonic()
+
+    async def job() -> None:
+        raise PermanentAwsError("sqs", "get_queue_attributes", "AccessDenied", "no")
+
+    with pytest.raises(PermanentAwsError):
+        await every(5.0, asyncio.Event(), job, sleep=clock.sleep, monotonic=clock)
+    assert clock.sleeps == []
+
+
+async def test_every_ends_on_any_other_error_even_with_on_error() -> None:
+    """on_error takes AWS errors only: a bug in the job still ends the loop."""
+    clock = FakeMonotonic()
+    errors: list[Exception] = []
+
+    async def job() -> None:
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        await every(5.0, asyncio.Event(), job, on_error=errors.append, sleep=clock.sleep, monotonic=clock)
+    assert errors == []
+
+
+async def test_every_stop_set_during_a_run_means_no_more_runs() -> None:
+    """A stop set while a run works ends the loop once the run is done, without waiting out the interval."""
+    stop, runs = asyncio.Event(), []
+
+    async def job() -> None:
+        runs.append(1)
+        stop.set()
+
+    await asyncio.wait_for(every(86400.0, stop, job, sleep=_forever), timeout=1)
+    assert runs == [1]
+
+
+async def test_every_stop_cuts_a_long_wait_short() -> None:
+    """Setting stop while `every` waits a day for the next run ends it at once."""
+    stop, ran = asyncio.Event(), asyncio.Event()
+
+    async def job() -> None:
+        assert not ran.is_set(), "ran twice"
+        ran.set()
+
+    task = asyncio.create_task(every(86400.0, stop, job, sleep=_forever))
+    await asyncio.wait_for(ran.wait(), timeout=1)
+    stop.set()
+    await asyncio.wait_for(task, timeout=1)
+
+
+async def test_nap_sleeps_the_whole_time_unless_stopped() -> None:
+    """nap asks its sleep for the full time and returns once the sleep does."""
+    clock = FakeMonotonic()
+    await nap(clock.sleep, 7.5, asyncio.Event())
+    assert clock.sleeps == [7.5]
+
+
+async def test_nap_returns_at_once_when_already_stopped() -> None:
+    """A nap with stop already set does not wait for its sleep."""
+    stop = asyncio.Event()
+    stop.set()
+    await asyncio.wait_for(nap(_forever, 3600.0, stop), timeout=1)

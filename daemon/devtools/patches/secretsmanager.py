@@ -1,13 +1,13 @@
 """A pinned moto patch for Secrets Manager: ListSecrets pages in one pass over the secrets, as AWS's cost is.
 
-Kept apart from daemon/devtools/patches.py (which registers it) so each module stays one screenful of concerns.
+Registered by `daemon.devtools.patches.apply_patches()`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from daemon.devtools import patches as mp
+from daemon.devtools.patches.registry import MARK, install, require
 
 
 # WHY: moto's list_secrets evaluates the filters on every secret and renders every match on every call, then
@@ -19,9 +19,9 @@ def patch_list_secrets(patch: str) -> None:
     from moto.secretsmanager import models
 
     backend = models.SecretsManagerBackend
-    if getattr(mp.require(backend, patch, "list_secrets"), mp._MARK, None):
+    if getattr(require(backend, patch, "list_secrets"), MARK, None):
         return
-    matches = mp.require(models, patch, "_matches", "MAX_RESULTS_DEFAULT")
+    matches = require(models, patch, "_matches", "MAX_RESULTS_DEFAULT")
     default_page = models.MAX_RESULTS_DEFAULT
 
     def list_secrets(
@@ -45,4 +45,4 @@ def patch_list_secrets(patch: str) -> None:
             position += 1
         return page, None
 
-    mp._install(backend, list_secrets, patch)
+    install(backend, list_secrets, patch)

@@ -1,7 +1,7 @@
 """Pinned moto patches that make Terraform's read-back of SQS queues and ECS services match AWS.
 
 Without them every `terraform plan` on the emulator shows a change: the provider compares what it wrote with
-what the emulator reads back. Registered in daemon/devtools/patches.py.
+what the emulator reads back. Registered by `daemon.devtools.patches.apply_patches()`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import inspect
 import json
 from typing import Any
 
-from daemon.devtools import patches as mp
+from daemon.devtools.patches.registry import MARK, broken, install, require
 
 
 # WHY: AWS returns RedrivePolicy as compact JSON; moto re-dumps it with spaces, so every terraform plan on the
@@ -22,12 +22,12 @@ def patch_sqs_redrive_format(patch: str) -> None:
     queue: Any = models.Queue  # a property is replaced, which mypy cannot follow
     prop = queue.__dict__.get("attributes")
     if not isinstance(prop, property) or prop.fget is None:
-        raise mp.broken(patch, "Queue.attributes is no longer a property")
+        raise broken(patch, "Queue.attributes is no longer a property")
     original = prop.fget
-    if getattr(original, mp._MARK, None):
+    if getattr(original, MARK, None):
         return
     if "json.dumps(self.redrive_policy)" not in inspect.getsource(original):
-        raise mp.broken(patch, "Queue.attributes no longer serialises redrive_policy with json.dumps")
+        raise broken(patch, "Queue.attributes no longer serialises redrive_policy with json.dumps")
 
     @functools.wraps(original)
     def attributes(self: Any) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def patch_sqs_redrive_format(patch: str) -> None:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
         return result
 
-    setattr(attributes, mp._MARK, patch)
+    setattr(attributes, MARK, patch)
     queue.attributes = property(attributes)
 
 
@@ -46,8 +46,8 @@ def patch_ecs_az_rebalancing(patch: str) -> None:
     from moto.ecs import responses
 
     response = responses.EC2ContainerServiceResponse
-    original = mp.require(response, patch, "create_service", "_get_param")
-    if getattr(original, mp._MARK, None):
+    original = require(response, patch, "create_service", "_get_param")
+    if getattr(original, MARK, None):
         return
 
     @functools.wraps(original)
@@ -57,4 +57,4 @@ def patch_ecs_az_rebalancing(patch: str) -> None:
         service.availability_zone_rebalancing = self._get_param("availabilityZoneRebalancing") or "ENABLED"
         return result
 
-    mp._install(response, create_service, patch)
+    install(response, create_service, patch)
