@@ -5,7 +5,6 @@ Every problem is collected and reported at once (`ConfigError.problems`), so a b
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -17,6 +16,7 @@ from typing import Any
 from daemon.errors import ConfigError
 from daemon.templates import pair_problems
 from daemon.timer import parse_schedule
+from daemon.values import boolean, float_between, int_between, json_list, list_of, one_of, string, url
 
 ENV_PREFIX = "ROTAUDIT_"
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -76,6 +76,8 @@ class Config:
     sns_topic_arn: str = ""
     remediation_budget: int = 3
     claim_lease_s: int = 300
+    remediation_settle_s: int = 7200  # wait out Secrets Manager's own retries (README, Remediation)
+    remediation_max_passes: int = 5  # failed passes (AWS errors) on one failure before it escalates, once
     # The age scan.
     scan_enabled: bool = True
     scan_schedule: str = "rate(1 hour)"
@@ -95,92 +97,16 @@ class Config:
 Parser = Callable[[Any], Any]
 
 
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    return value.strip()
-
-
-def _int_between(low: int, high: int) -> Parser:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError("must be a whole number")
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ValueError(f"must be a whole number from {low} to {high}") from None
-        if not low <= number <= high:
-            raise ValueError(f"must be from {low} to {high}")
-        return number
-
-    return parse
-
-
-def _float_between(low: float, high: float) -> Parser:
-    def parse(value: Any) -> float:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueError(f"must be a number from {low:g} to {high:g}") from None
-        if not low <= number <= high:
-            raise ValueError(f"must be from {low:g} to {high:g}")
-        return number
-
-    return parse
-
-
-def _one_of(*choices: str) -> Parser:
-    def parse(value: Any) -> str:
-        text = _str(value).lower()
-        if text not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return text
-
-    return parse
-
-
-def _url(value: Any) -> str:
-    text = _str(value)
-    if text and not re.match(r"^https?://[^\s/]+", text):
-        raise ValueError("must be an http(s) URL")
-    return text.rstrip("/") if text.count("/") <= 3 else text
-
-
 def _table(value: Any) -> str:
-    text = _str(value)
+    text = string(value)
     if text and not _TABLE.match(text):
         raise ValueError("must be 3-255 characters of letters, digits, '_', '.', '-'")
     return text
 
 
-def _list_of(pattern: re.Pattern[str], what: str) -> Parser:
-    def parse(value: Any) -> frozenset[str]:
-        items = value if isinstance(value, list) else str(value).split(",")
-        cleaned = [str(item).strip() for item in items if str(item).strip()]
-        bad = [item for item in cleaned if not pattern.match(item)]
-        if bad:
-            raise ValueError(f"{', '.join(bad)} is not a {what}")
-        return frozenset(cleaned)
-
-    return parse
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
-
-
 def _arn(service: str) -> Parser:
     def parse(value: Any) -> str:
-        text = _str(value)
+        text = string(value)
         if text and not re.match(rf"^arn:aws[a-z-]*:{service}:", text):
             raise ValueError(f"must be an {service} ARN")
         return text
@@ -190,29 +116,17 @@ def _arn(service: str) -> Parser:
 
 def _schedule(value: Any) -> str:
     """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC; parsed fully so start-up names any error."""
-    text = _str(value)
+    text = string(value)
     parse_schedule(text)  # ValueError names what is wrong
     return text
 
 
 def _tag(value: Any) -> str:
-    text = _str(value)
+    text = string(value)
     key, sep, tag_value = text.partition("=")
     if not sep or not key or not tag_value:
         raise ValueError("must be KEY=VALUE, e.g. Managed=true")
     return text
-
-
-def _json_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    try:
-        parsed = json.loads(str(value))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"must be a JSON list ({exc.msg} at position {exc.pos})") from None
-    if not isinstance(parsed, list):
-        raise ValueError("must be a JSON list")
-    return parsed
 
 
 _PAIR_KEYS = frozenset(f.name for f in fields(SyncPair))
@@ -221,7 +135,7 @@ _PAIR_KEYS = frozenset(f.name for f in fields(SyncPair))
 def _sync_pairs(value: Any) -> tuple[SyncPair, ...]:
     pairs: list[SyncPair] = []
     names: set[str] = set()
-    for index, raw in enumerate(_json_list(value)):
+    for index, raw in enumerate(json_list(value)):
         where = f"pair {index}"
         if not isinstance(raw, dict):
             raise ValueError(f"{where} must be an object")
@@ -266,7 +180,7 @@ def _sync_pairs(value: Any) -> tuple[SyncPair, ...]:
 
 def _scan_targets(value: Any) -> tuple[ScanTarget, ...]:
     targets: list[ScanTarget] = []
-    for index, raw in enumerate(_json_list(value)):
+    for index, raw in enumerate(json_list(value)):
         if not isinstance(raw, dict) or set(raw) - {"role_arn", "regions"}:
             raise ValueError(f"target {index} must be an object with role_arn and/or regions")
         role = raw.get("role_arn", "")
@@ -280,42 +194,44 @@ def _scan_targets(value: Any) -> tuple[ScanTarget, ...]:
 
 
 def _region(value: Any) -> str:
-    text = _str(value)
+    text = string(value)
     if text and not _REGION.match(text):
         raise ValueError("is not an AWS region name")
     return text
 
 
 SETTINGS: dict[str, tuple[Parser, str]] = {
-    "queue_url": (_url, "ROTAUDIT_QUEUE_URL"),
+    "queue_url": (url, "ROTAUDIT_QUEUE_URL"),
     "audit_table": (_table, "ROTAUDIT_AUDIT_TABLE"),
-    "dlq_url": (_url, "ROTAUDIT_DLQ_URL"),
-    "http_host": (_str, "ROTAUDIT_HTTP_HOST"),
-    "http_port": (_int_between(0, 65535), "ROTAUDIT_HTTP_PORT"),
-    "consumer_concurrency": (_int_between(1, 64), "ROTAUDIT_CONSUMER_CONCURRENCY"),
-    "max_in_flight": (_int_between(10, 10_000), "ROTAUDIT_MAX_IN_FLIGHT"),
-    "visibility_timeout_s": (_int_between(10, 43_200), "ROTAUDIT_VISIBILITY_TIMEOUT_S"),
-    "wait_time_s": (_int_between(0, 20), "ROTAUDIT_WAIT_TIME_S"),
-    "drain_timeout_s": (_float_between(1, 110), "ROTAUDIT_DRAIN_TIMEOUT_S"),
-    "aws_max_attempts": (_int_between(1, 20), "ROTAUDIT_AWS_MAX_ATTEMPTS"),
-    "allowed_accounts": (_list_of(_ACCOUNT, "12-digit account id"), "ROTAUDIT_ALLOWED_ACCOUNTS"),
-    "allowed_regions": (_list_of(_REGION, "region name"), "ROTAUDIT_ALLOWED_REGIONS"),
-    "log_level": (_one_of(*_LOG_LEVELS), "ROTAUDIT_LOG_LEVEL"),
-    "log_format": (_one_of(*_LOG_FORMATS), "ROTAUDIT_LOG_FORMAT"),
-    "remediation_mode": (_one_of("apply", "dry-run", "off"), "ROTAUDIT_REMEDIATION_MODE"),
+    "dlq_url": (url, "ROTAUDIT_DLQ_URL"),
+    "http_host": (string, "ROTAUDIT_HTTP_HOST"),
+    "http_port": (int_between(0, 65535), "ROTAUDIT_HTTP_PORT"),
+    "consumer_concurrency": (int_between(1, 64), "ROTAUDIT_CONSUMER_CONCURRENCY"),
+    "max_in_flight": (int_between(10, 10_000), "ROTAUDIT_MAX_IN_FLIGHT"),
+    "visibility_timeout_s": (int_between(10, 43_200), "ROTAUDIT_VISIBILITY_TIMEOUT_S"),
+    "wait_time_s": (int_between(0, 20), "ROTAUDIT_WAIT_TIME_S"),
+    "drain_timeout_s": (float_between(1, 110), "ROTAUDIT_DRAIN_TIMEOUT_S"),
+    "aws_max_attempts": (int_between(1, 20), "ROTAUDIT_AWS_MAX_ATTEMPTS"),
+    "allowed_accounts": (list_of(_ACCOUNT, "12-digit account id"), "ROTAUDIT_ALLOWED_ACCOUNTS"),
+    "allowed_regions": (list_of(_REGION, "region name"), "ROTAUDIT_ALLOWED_REGIONS"),
+    "log_level": (one_of(*_LOG_LEVELS), "ROTAUDIT_LOG_LEVEL"),
+    "log_format": (one_of(*_LOG_FORMATS), "ROTAUDIT_LOG_FORMAT"),
+    "remediation_mode": (one_of("apply", "dry-run", "off"), "ROTAUDIT_REMEDIATION_MODE"),
     "sns_topic_arn": (_arn("sns"), "ROTAUDIT_SNS_TOPIC_ARN"),
-    "remediation_budget": (_int_between(0, 100), "ROTAUDIT_REMEDIATION_BUDGET"),
-    "claim_lease_s": (_int_between(10, 3600), "ROTAUDIT_CLAIM_LEASE_S"),
-    "scan_enabled": (_bool, "ROTAUDIT_SCAN_ENABLED"),
+    "remediation_budget": (int_between(0, 100), "ROTAUDIT_REMEDIATION_BUDGET"),
+    "claim_lease_s": (int_between(10, 3600), "ROTAUDIT_CLAIM_LEASE_S"),
+    "remediation_settle_s": (int_between(0, 86_400), "ROTAUDIT_REMEDIATION_SETTLE_S"),
+    "remediation_max_passes": (int_between(1, 50), "ROTAUDIT_REMEDIATION_MAX_PASSES"),
+    "scan_enabled": (boolean, "ROTAUDIT_SCAN_ENABLED"),
     "scan_schedule": (_schedule, "ROTAUDIT_SCAN_SCHEDULE"),
-    "scan_jitter_s": (_float_between(0, 3600), "ROTAUDIT_SCAN_JITTER_S"),
+    "scan_jitter_s": (float_between(0, 3600), "ROTAUDIT_SCAN_JITTER_S"),
     "scan_tag": (_tag, "ROTAUDIT_SCAN_TAG"),
-    "max_age_days": (_int_between(1, 3650), "ROTAUDIT_MAX_AGE_DAYS"),
+    "max_age_days": (int_between(1, 3650), "ROTAUDIT_MAX_AGE_DAYS"),
     "scan_targets": (_scan_targets, "ROTAUDIT_SCAN_TARGETS"),
-    "scan_age_gauge": (_bool, "ROTAUDIT_SCAN_AGE_GAUGE"),
+    "scan_age_gauge": (boolean, "ROTAUDIT_SCAN_AGE_GAUGE"),
     "sync_pairs": (_sync_pairs, "ROTAUDIT_SYNC_PAIRS"),
-    "sync_interval_minutes": (_int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
-    "dlq_poll_s": (_int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
+    "sync_interval_minutes": (int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
+    "dlq_poll_s": (int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
 }
 
 
@@ -379,7 +295,7 @@ def load_config(
     except ValueError as exc:
         problems.append(f"AWS_REGION: {exc}")
     try:
-        values["aws_endpoint_url"] = _url(env.get("AWS_ENDPOINT_URL", ""))
+        values["aws_endpoint_url"] = url(env.get("AWS_ENDPOINT_URL", ""))
     except ValueError as exc:
         problems.append(f"AWS_ENDPOINT_URL: {exc}")
 

@@ -1,7 +1,9 @@
-"""The remediation budget: the RotateSecret calls rotaudit made per secret, counted over a sliding 24 hours.
+"""The remediation budget: RotateSecret calls rotaudit may make per secret in a sliding 24 hours, spent atomically.
 
-One item per failed rotation retried — pk "remediation#<secret ARN>", sk "attempt#<rotation id>" — so a retry
-resumed after a crash counts once. Items expire (TTL) two days after the attempt.
+The budget is `limit` slots per secret — pk "remediation#<secret ARN>", sk "budget#<n>" — and a call takes one
+with a conditional write: a slot is free when absent, when its 24 hours have passed, or when it already holds this
+very token (a retried call counts once). Two replicas can never both take the last slot, because the write
+itself is the check (not a count read first and a record written later). Items expire (TTL) two days after use.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ from typing import Any
 
 from daemon.audit import put_if_absent
 from daemon.aws import Aws
-from daemon.remediation.plan import BUDGET_WINDOW_S, Failure
+from daemon.remediation.plan import BUDGET_WINDOW_S
+from daemon.remediation.state import Failure
 from daemon.table import TTL_ATTRIBUTE, to_dynamo, utc_iso
 from daemon.timer import Clock
 
-ATTEMPT_RETENTION = timedelta(days=2)
+SLOT_RETENTION = timedelta(days=2)
 
 
 class AttemptLedger:
-    """Counts and records rotaudit's RotateSecret attempts."""
+    """Counts and spends rotaudit's RotateSecret attempts per secret."""
 
     def __init__(self, aws: Aws, table: str, *, clock: Clock) -> None:
         self.aws = aws
@@ -27,16 +30,14 @@ class AttemptLedger:
         self.clock = clock
 
     async def used(self, secret_arn: str) -> int:
-        """Attempts recorded for this secret within the budget window."""
-        since = self.clock() - timedelta(seconds=BUDGET_WINDOW_S)
+        """Slots of this secret taken within the budget window (for the backoff; spending is `take`'s)."""
+        now_ms = int(self.clock().timestamp() * 1000)
         count = 0
         params: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :attempt)",
-            "FilterExpression": "attempted_at_ms > :since",
-            "ExpressionAttributeValues": to_dynamo(
-                {":pk": f"remediation#{secret_arn}", ":attempt": "attempt#", ":since": int(since.timestamp() * 1000)}
-            ),
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :slot)",
+            "FilterExpression": "window_until_ms > :now",
+            "ExpressionAttributeValues": to_dynamo({":pk": _pk(secret_arn), ":slot": "budget#", ":now": now_ms}),
             "Select": "COUNT",
             "ConsistentRead": True,
         }
@@ -47,15 +48,47 @@ class AttemptLedger:
                 return count
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    async def record(self, failure: Failure, token: str) -> None:
-        """Count one RotateSecret for this failed rotation, once however often the retry is resumed."""
+    async def take(self, failure: Failure, token: str, limit: int) -> bool:
+        """Spend one slot on the RotateSecret with `token`; False when all `limit` slots are taken by others."""
         now = self.clock()
-        item = {
-            "pk": f"remediation#{failure.secret_arn}",
-            "sk": f"attempt#{failure.rotation_id}",
-            "attempted_at_ms": int(now.timestamp() * 1000),
-            "attempted_at": utc_iso(now),
-            "token": token,
-            TTL_ATTRIBUTE: int((now + ATTEMPT_RETENTION).timestamp()),
-        }
-        await put_if_absent(self.aws, self.table, item)  # already there: this attempt was counted before
+        now_ms = int(now.timestamp() * 1000)
+        if await self._holds(failure.secret_arn, token):
+            return True  # this very call, retried after a lost response: it was counted
+        for slot in range(limit):
+            item = {
+                "pk": _pk(failure.secret_arn),
+                "sk": f"budget#{slot}",
+                "token": token,
+                "rotation_id": failure.rotation_id,
+                "attempted_at": utc_iso(now),
+                "window_until_ms": now_ms + BUDGET_WINDOW_S * 1000,
+                TTL_ATTRIBUTE: int((now + SLOT_RETENTION).timestamp()),
+            }
+            taken = await put_if_absent(
+                self.aws,
+                self.table,
+                item,
+                condition="attribute_not_exists(pk) OR window_until_ms <= :now OR #token = :token",
+                names={"#token": "token"},
+                values={":now": now_ms, ":token": token},
+            )
+            if taken:
+                return True
+        return False
+
+    async def _holds(self, secret_arn: str, token: str) -> bool:
+        page = await self.aws.call(
+            "dynamodb",
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :slot)",
+            FilterExpression="#token = :token",
+            ExpressionAttributeNames={"#token": "token"},
+            ExpressionAttributeValues=to_dynamo({":pk": _pk(secret_arn), ":slot": "budget#", ":token": token}),
+            ConsistentRead=True,
+        )
+        return bool(page.get("Items"))
+
+
+def _pk(secret_arn: str) -> str:
+    return f"remediation#{secret_arn}"

@@ -15,7 +15,12 @@ from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.notify import Notifier
 from daemon.remediation.plan import RETRY_BASE_S, RETRY_CAP_S
 from daemon.remediation.remediator import Remediator
+from daemon.remediation.world import World
 from daemon.timer import Clock, utc_now
+
+# A `sending` marker older than this, left by a replica that died mid-publish, is sent again by the next replica
+# that asks. Shorter than the queue's visibility timeout (60 s), so the redelivered RotationSucceeded re-sends it.
+NOTICE_STALE_S = 45.0
 
 
 def build_remediator(
@@ -33,11 +38,11 @@ def build_remediator(
     holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     table, lease_s = config.audit_table, config.claim_lease_s
     return Remediator(
-        aws,
+        World(aws, table),
         config,
         claims=ClaimStore(aws, table, holder=holder, lease_s=lease_s, clock=clock),
         attempts=AttemptLedger(aws, table, clock=clock),
-        notifier=Notifier(aws, table, config.sns_topic_arn, metrics, clock=clock, stale_after_s=lease_s),
+        notifier=Notifier(aws, table, config.sns_topic_arn, metrics, clock=clock, stale_after_s=NOTICE_STALE_S),
         metrics=metrics,
         clock=clock,
         rng=rng,

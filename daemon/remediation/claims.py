@@ -23,39 +23,25 @@ from typing import Any
 
 from daemon.aws import Aws
 from daemon.errors import ClaimLost, PermanentAwsError, TransientAwsError
-from daemon.remediation.outcome import ACTING
-from daemon.remediation.plan import Failure
-from daemon.table import TTL_ATTRIBUTE, from_dynamo, secret_pk, to_dynamo, utc_iso
+from daemon.remediation.claim_items import (
+    DUE_PK,
+    claim_key,
+    delete_action,
+    failure_fields,
+    history_item,
+    key_of,
+    ms,
+    update_action,
+    wake_item,
+)
+from daemon.remediation.outcome import ACTING, SETTLING
+from daemon.remediation.state import Failure
+from daemon.table import TTL_ATTRIBUTE, from_dynamo, to_dynamo, utc_iso
 from daemon.timer import Clock
 
-DUE_PK = "remediation-due"
 CLOSED = frozenset({"skipped", "recovered"})  # finished and not a failure left open
 CLAIM_RETENTION = timedelta(days=30)  # longer than any DLQ replay (SQS keeps messages up to 14 days)
-# Copied from the claim onto the history item.
-_HISTORY_FIELDS = (
-    "stage",
-    "reason",
-    "plan",
-    "results",
-    "diagnosis",
-    "retry_at",
-    "recovered_by",
-    "dry_run",
-    "failed_step",
-    "account",
-    "region",
-    "fence",
-    "holder",
-    "updated_at",
-)
-
-
-def ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def claim_key(secret_arn: str, rotation_id: str) -> dict[str, str]:
-    return {"pk": f"remediation#{secret_arn}", "sk": f"claim#{rotation_id}"}
+RESULTS_KEPT = 20  # the newest action results a claim keeps (the item stays far below DynamoDB's 400 KB)
 
 
 @dataclass(slots=True)
@@ -96,13 +82,68 @@ class ClaimStore:
         self.margin = timedelta(seconds=min(30.0, lease_s / 4))
         self.clock = clock
 
+    # --- waiting out Secrets Manager's own retries --------------------------------------------------------
+    async def settle(self, failure: Failure, until: datetime) -> bool:
+        """Record a failed rotation to decide on at `until`; a later failure of it pushes `until` on.
+
+        The claim is held by nobody while it settles (fence 0): the job takes it once due. True when this call
+        created the claim or moved its time on; False when it exists and is past settling (or settles longer).
+        """
+        key = claim_key(failure.secret_arn, failure.rotation_id)
+        wake = wake_item(until, failure)
+        now = self.clock()
+        item: dict[str, Any] = {
+            **key,
+            "fence": 0,
+            "holder": "",
+            "stage": SETTLING,
+            "is_open": True,
+            "due_at_ms": ms(until),
+            "due_sk": wake["sk"],
+            "secret_arn": failure.secret_arn,
+            "name": failure.secret_name,
+            "rotation_id": failure.rotation_id,
+            "failed_at": utc_iso(failure.failed_at),
+            "last_failed_at": utc_iso(failure.failed_at),
+            "history_sk": f"{utc_iso(failure.failed_at)}#remediation#{failure.rotation_id}",
+            "updated_at": utc_iso(now),
+            **{k: v for k, v in failure_fields(failure).items() if v},
+        }
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_dynamo(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        history = {"Put": {"TableName": self.table, "Item": to_dynamo(history_item(item))}}
+        reasons = await self._transact([put, {"Put": {"TableName": self.table, "Item": to_dynamo(wake)}}, history])
+        if reasons is None:
+            return True
+        old = reasons[0].get("Item")
+        existing = from_dynamo(old) if isinstance(old, dict) else await self.read(key)
+        if not existing or existing.get("stage") != SETTLING or int(existing.get("due_at_ms", 0)) >= ms(until):
+            return False
+        # Secrets Manager retried and failed again: give its next retry as long as the first.
+        updates = {"due_at_ms": ms(until), "due_sk": wake["sk"], "last_failed_at": utc_iso(failure.failed_at)}
+        update = update_action(self.table, key, {**updates, "updated_at": utc_iso(now)})
+        update["ConditionExpression"] = "stage = :settling AND fence = :fence AND due_at_ms = :due"
+        update["ExpressionAttributeValues"].update(
+            to_dynamo({":settling": SETTLING, ":fence": existing["fence"], ":due": existing["due_at_ms"]})
+        )
+        actions = [{"Update": update}, {"Put": {"TableName": self.table, "Item": to_dynamo(wake)}}]
+        if existing.get("due_sk") and existing["due_sk"] != wake["sk"]:
+            actions.append(delete_action(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
+        return await self._transact(actions) is None
+
     # --- taking a claim ---------------------------------------------------------------------------------
     async def acquire(self, failure: Failure) -> Claim | None:
         """The claim for a failed rotation: new, or taken over if its lease ran out; None when not ours to act on."""
         now = self.clock()
         lease_until = now + self.lease
         key = claim_key(failure.secret_arn, failure.rotation_id)
-        wake = _wake_item(lease_until, failure)
+        wake = wake_item(lease_until, failure)
         item: dict[str, Any] = {
             **key,
             "fence": 1,
@@ -119,7 +160,7 @@ class ClaimStore:
             "claimed_at": utc_iso(now),
             "claim_token": uuid.uuid4().hex,  # tells this call's own write from any other, should its response be lost
             "updated_at": utc_iso(now),
-            **{k: v for k, v in _failure_fields(failure).items() if v},
+            **{k: v for k, v in failure_fields(failure).items() if v},
         }
         reasons = await self._transact(
             [
@@ -153,7 +194,7 @@ class ClaimStore:
             return None  # finished, or held by a live holder, or its retry is not due yet
         old_fence = int(existing["fence"])
         failure = failure_from_item(existing)
-        wake = _wake_item(now + self.lease, failure)
+        wake = wake_item(now + self.lease, failure)
         updates = {
             "fence": old_fence + 1,
             "holder": self.holder,
@@ -162,7 +203,7 @@ class ClaimStore:
             "taken_over_at": utc_iso(now),
             "updated_at": utc_iso(now),
         }
-        update = _update(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates)
+        update = update_action(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates)
         update["ConditionExpression"] = "fence = :old_fence AND due_at_ms <= :now"
         update["ExpressionAttributeValues"].update(to_dynamo({":old_fence": old_fence, ":now": ms(now)}))
         actions: list[dict[str, Any]] = [
@@ -170,7 +211,7 @@ class ClaimStore:
             {"Put": {"TableName": self.table, "Item": to_dynamo(wake)}},
         ]
         if existing.get("due_sk") and existing["due_sk"] != wake["sk"]:
-            actions.append(_delete(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
+            actions.append(delete_action(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
         if await self._transact(actions) is not None:
             return None  # another replica took it first
         return Claim(failure, old_fence + 1, {**existing, **updates})
@@ -180,7 +221,7 @@ class ClaimStore:
         """Raise ClaimLost unless the fence is still ours with lease to spare; also persists `fields`."""
         now = self.clock()
         updates = {**fields, "updated_at": utc_iso(now)}
-        update = _update(self.table, claim_key(claim.failure.secret_arn, claim.failure.rotation_id), updates)
+        update = update_action(self.table, claim_key(claim.failure.secret_arn, claim.failure.rotation_id), updates)
         update["ConditionExpression"] = "fence = :fence AND due_at_ms > :deadline"
         update["ExpressionAttributeValues"].update(
             to_dynamo({":fence": claim.fence, ":deadline": ms(now + self.margin)})
@@ -197,12 +238,12 @@ class ClaimStore:
         """Persist `fields` (fenced) with the history item; wake up again at `due_at`, or never when None."""
         now = self.clock()
         failure = claim.failure
-        updates: dict[str, Any] = {**fields, "updated_at": utc_iso(now)}
+        updates: dict[str, Any] = {**bounded(fields), "updated_at": utc_iso(now)}
         removals: list[str] = []
         actions: list[dict[str, Any]] = []
         old_due = claim.item.get("due_sk")
         if due_at is not None:
-            wake = _wake_item(due_at, failure)
+            wake = wake_item(due_at, failure)
             updates.update({"due_at_ms": ms(due_at), "due_sk": wake["sk"]})
             if wake["sk"] != old_due:
                 actions.append({"Put": {"TableName": self.table, "Item": to_dynamo(wake)}})
@@ -210,8 +251,8 @@ class ClaimStore:
             removals = ["due_at_ms", "due_sk"]
             updates[TTL_ATTRIBUTE] = int((now + CLAIM_RETENTION).timestamp())
         if old_due and old_due != updates.get("due_sk"):
-            actions.append(_delete(self.table, {"pk": DUE_PK, "sk": old_due}))
-        update = _update(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates, removals)
+            actions.append(delete_action(self.table, {"pk": DUE_PK, "sk": old_due}))
+        update = update_action(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates, removals)
         update["ConditionExpression"] = "fence = :fence"
         update["ExpressionAttributeValues"].update(to_dynamo({":fence": claim.fence}))
         merged = {k: v for k, v in {**claim.item, **updates}.items() if k not in removals}
@@ -248,7 +289,7 @@ class ClaimStore:
         """Delete a wake-up item that no longer matches its claim (only if the claim has moved on)."""
         claim = await self.read(claim_key(wake["secret_arn"], wake["rotation_id"]))
         if claim is None or claim.get("due_sk") != wake["sk"]:
-            await self.aws.call("dynamodb", "delete_item", TableName=self.table, Key=to_dynamo(_key_of(wake)))
+            await self.aws.call("dynamodb", "delete_item", TableName=self.table, Key=to_dynamo(key_of(wake)))
 
     async def open_claims(self, secret_arn: str) -> list[dict[str, Any]]:
         """Claims of this secret whose failure is not resolved yet."""
@@ -283,7 +324,7 @@ class ClaimStore:
             TTL_ATTRIBUTE: int((now + CLAIM_RETENTION).timestamp()),
         }
         removals = ["due_at_ms", "due_sk"]
-        update = _update(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates, removals)
+        update = update_action(self.table, claim_key(failure.secret_arn, failure.rotation_id), updates, removals)
         update["ConditionExpression"] = "fence = :old_fence AND is_open = :yes"
         update["ExpressionAttributeValues"].update(to_dynamo({":old_fence": old_fence, ":yes": True}))
         merged = {k: v for k, v in {**existing, **updates}.items() if k not in removals}
@@ -292,7 +333,7 @@ class ClaimStore:
             {"Put": {"TableName": self.table, "Item": to_dynamo(history_item(merged))}},
         ]
         if existing.get("due_sk"):
-            actions.append(_delete(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
+            actions.append(delete_action(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
         return await self._transact(actions) is None
 
     async def _transact(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -312,62 +353,10 @@ class ClaimStore:
         return None
 
 
-def history_item(claim_item: dict[str, Any]) -> dict[str, Any]:
-    """The claim as `rotaudit history` shows it, next to the failure's event items."""
-    item = {
-        "pk": secret_pk(claim_item["secret_arn"]),
-        "sk": claim_item["history_sk"],
-        "kind": "remediation",
-        "secret_arn": claim_item["secret_arn"],
-        "secret_name": claim_item["name"],
-        "rotation_id": claim_item["rotation_id"],
-        "event_time": claim_item["failed_at"],
-        "status": claim_item.get("stage", ACTING),
-    }
-    item.update({key: claim_item[key] for key in _HISTORY_FIELDS if claim_item.get(key) not in (None, "", [], {})})
-    return item
-
-
-def _failure_fields(failure: Failure) -> dict[str, Any]:
-    return {
-        "failed_step": failure.failed_step,
-        "event_id": failure.event_id,
-        "account": failure.account,
-        "region": failure.region,
-    }
-
-
-def _wake_item(due_at: datetime, failure: Failure) -> dict[str, Any]:
-    return {
-        "pk": DUE_PK,
-        "sk": f"{utc_iso(due_at)}#{failure.secret_arn}#{failure.rotation_id}",
-        "secret_arn": failure.secret_arn,
-        "rotation_id": failure.rotation_id,
-    }
-
-
-def _key_of(item: dict[str, Any]) -> dict[str, str]:
-    return {"pk": item["pk"], "sk": item["sk"]}
-
-
-def _delete(table: str, key: dict[str, str]) -> dict[str, Any]:
-    return {"Delete": {"TableName": table, "Key": to_dynamo(key)}}
-
-
-def _update(
-    table: str, key: dict[str, str], updates: dict[str, Any], removals: list[str] | tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """An UpdateItem/transaction Update with every attribute name behind a placeholder (no reserved-word trouble)."""
-    names = {f"#s{i}": name for i, name in enumerate(updates)}
-    names.update({f"#r{i}": name for i, name in enumerate(removals)})
-    expression = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(updates)))
-    if removals:
-        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removals)))
-    values = to_dynamo({f":s{i}": value for i, value in enumerate(updates.values())})
-    return {
-        "TableName": table,
-        "Key": to_dynamo(key),
-        "UpdateExpression": expression,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
+def bounded(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with at most RESULTS_KEPT action results: the oldest go, counted in `results_dropped`."""
+    results = fields.get("results")
+    if not isinstance(results, list) or len(results) <= RESULTS_KEPT:
+        return fields
+    dropped = int(fields.get("results_dropped", 0)) + len(results) - RESULTS_KEPT
+    return {**fields, "results": results[-RESULTS_KEPT:], "results_dropped": dropped}

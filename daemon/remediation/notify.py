@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from daemon.audit import put_if_absent
@@ -25,10 +26,22 @@ from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.logs import get_logger
 from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.outcome import Kind
+from daemon.remediation.state import Failure, SecretState
 from daemon.table import TTL_ATTRIBUTE, to_dynamo, utc_iso
 from daemon.timer import Clock
 
 MARKER_RETENTION = timedelta(days=30)
+
+
+class Delivery(StrEnum):
+    """What one `send` found and did."""
+
+    SENT = "sent"  # this call published it
+    ALREADY_SENT = "already_sent"  # a marker says `sent`
+    IN_FLIGHT = "in_flight"  # another live replica is sending it now (a fresh `sending` marker): ask again later
+    NO_TOPIC = "no_topic"
+
+
 _SUBJECT_MAX = 100
 
 
@@ -103,8 +116,8 @@ class Notifier:
         self.stale_after = timedelta(seconds=stale_after_s)
         self.log = get_logger("notify")
 
-    async def send(self, notification: Notification, *, claimed: bool = False) -> bool:
-        """Publish unless already sent (or being sent by a live replica); True when this call published it.
+    async def send(self, notification: Notification, *, claimed: bool = False) -> Delivery:
+        """Publish unless already sent (or being sent by a live replica); what this call found and did.
 
         `claimed`: the caller holds the rotation's claim, so only a `sent` marker means "already done".
         """
@@ -115,12 +128,16 @@ class Notifier:
         }
         if not self.topic_arn:
             self.log.warning("notify.skipped", reason="no_topic", **ids)
-            return False
+            return Delivery.NO_TOPIC
         now = self.clock()
         key = {"pk": f"notify#{notification.secret_arn}", "sk": f"{notification.kind.value}#{notification.rotation_id}"}
         if not await self._mark_sending(key, now, claimed=claimed):
-            self.log.info("notify.duplicate", **ids)
-            return False
+            found = await self.aws.call(
+                "dynamodb", "get_item", TableName=self.table, Key=to_dynamo(key), ConsistentRead=True
+            )
+            state = found.get("Item", {}).get("state", {}).get("S")
+            self.log.info("notify.duplicate", state=state, **ids)
+            return Delivery.ALREADY_SENT if state == "sent" else Delivery.IN_FLIGHT
         try:
             published = await self.aws.call(
                 "sns",
@@ -146,7 +163,7 @@ class Notifier:
         )
         self.metrics.notifications.labels(notification.kind.value).inc()
         self.log.info("notify.sent", severity=notification.severity, **ids)
-        return True
+        return Delivery.SENT
 
     async def _mark_sending(self, key: dict[str, str], now: datetime, *, claimed: bool) -> bool:
         item = {
@@ -187,3 +204,17 @@ class Notifier:
             )
         except (TransientAwsError, PermanentAwsError) as exc:
             self.log.warning("notify.unmark_failed", error=str(exc))
+
+
+def outbox_for(kind: Kind, failure: Failure, details: dict[str, Any], state: SecretState | None) -> dict[str, Any]:
+    """A notification as a claim stores it until it is sent."""
+    return {"kind": kind.value, "details": dict(notification_for(kind, failure, details, state).details)}
+
+
+def notification_for(kind: Kind, failure: Failure, details: dict[str, Any], state: SecretState | None) -> Notification:
+    """The notification of `kind` about `failure`: ids, step, details and the secret's labels; empty fields dropped."""
+    shown = {"failed_step": failure.failed_step, "account": failure.account, "region": failure.region, **details}
+    if state is not None:
+        shown["secret_state"] = state.diagnosis()
+    clean = {key: value for key, value in shown.items() if value not in (None, "", [], {})}
+    return Notification(kind, failure.secret_arn, failure.secret_name, failure.rotation_id, clean)

@@ -18,10 +18,12 @@ from enum import StrEnum
 from daemon.remediation.plan import ActionKind, Plan, Reason, Resolution
 
 # A claim's stage (the audit item's `stage`, `rotaudit history`'s status), besides the resolutions' own values.
+SETTLING = "settling"  # waiting out Secrets Manager's own retries before deciding anything
 ACTING = "acting"  # a pass is under way
 RETRY_DUE = "retry_due"  # waiting for its scheduled RotateSecret
 DRY_RUN = "dry_run"  # planned only: nothing was changed
 RECOVERED = "recovered"  # closed by a later RotationSucceeded
+ROTATED = "rotated"  # rotaudit's RotateSecret started a new rotation: its own events tell the rest
 
 
 class Kind(StrEnum):

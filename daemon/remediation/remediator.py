@@ -1,61 +1,71 @@
 """Applies remediation plans: the event hook for failed and succeeded rotations, and the passes over one claim.
 
-`Remediator.on_event` is the hook (`async (event, outcome) -> None`). It acts only on `RotationFailed` (remediate)
-and `RotationSucceeded` (close open failures of the secret and say "recovered"); every other event — the label
-moves and `RotationStarted`/`RotateSecret` records our own actions cause included — is ignored, and retries are
-bounded by a per-secret budget, so rotaudit cannot feed on its own events. It raises `TransientAwsError` when
-the message should be redelivered.
+`Remediator.on_event` is the hook (`async (event, outcome) -> None`). A `RotationFailed` only records a settling
+claim: Secrets Manager retries a failed rotation itself, so rotaudit decides nothing until the failure has gone
+`settle` without another record (a repeat pushes the time on). A `RotationSucceeded` closes the secret's open
+failures. Every other event — including the label moves and `RotationStarted` records rotaudit's own actions
+cause — is ignored, and RotateSecret calls are bounded by a per-secret budget, so rotaudit cannot feed on itself.
 
-Retries are scheduled durably, not slept on: the claim records the retry time and a wake-up item
-(`daemon.remediation.claims`), and `RetryJob` (`daemon.remediation.job`, on every replica) takes due claims over
-and calls `RotateSecret` with a deterministic `ClientRequestToken`. The same path takes over claims whose holder
-died. What a first pass saves, sends and counts comes from the pure `daemon.remediation.outcome`; the claim
-store, attempt ledger, notifier and metrics are injected (`daemon.remediation.build` makes them from `Config`).
+When a claim falls due, `RetryJob` (on every replica) takes it over and this module runs one pass: read the secret
+and its history (`world`), plan (`plan`), apply, save, then notify. The notification is saved with the claim first
+(an outbox) and sent after, so a failed publish never blocks the retry schedule. A pass that fails on AWS errors
+is retried with backoff; after `max_passes` it escalates once. Collaborators are injected (`build`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from daemon.audit import Outcome
-from daemon.aws import Aws
+from daemon.aws import explain
 from daemon.config import Config
-from daemon.errors import AwsError, ClaimLost, PermanentAwsError
-from daemon.events import RotationEvent, parse_secret_arn
+from daemon.errors import AwsError, ClaimLost, PermanentAwsError, TransientAwsError
+from daemon.events import RotationEvent
 from daemon.logs import get_logger
 from daemon.remediation.budget import AttemptLedger
 from daemon.remediation.claims import Claim, ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
-from daemon.remediation.notify import Notification, Notifier
-from daemon.remediation.outcome import ACTING, DRY_RUN, RECOVERED, RETRY_DUE, Kind, first_pass_outcome
+from daemon.remediation.notify import Delivery, Notification, Notifier, notification_for, outbox_for
+from daemon.remediation.outcome import (
+    ACTING,
+    DRY_RUN,
+    RECOVERED,
+    RETRY_DUE,
+    ROTATED,
+    SETTLING,
+    Kind,
+    first_pass_outcome,
+)
 from daemon.remediation.plan import (
     RETRY_BASE_S,
     RETRY_CAP_S,
     Action,
     ActionKind,
     Budget,
-    Failure,
     Mode,
     Plan,
     Policy,
     Reason,
     Resolution,
-    SecretState,
     decide_retry,
     plan_remediation,
     still_needed,
 )
+from daemon.remediation.state import Failure, SecretState
+from daemon.remediation.world import World
 from daemon.table import utc_iso
 from daemon.timer import Clock, utc_now
 
 FAILED, SUCCEEDED = "RotationFailed", "RotationSucceeded"
-# After a failed pass from the job, wait this long before the job tries that claim again (a redelivered event
-# may still take it over at once).
-RESUME_BACKOFF_S = 60.0
+PASS_BACKOFF_S = 60.0  # after a pass failed on AWS errors: 60 s, then doubling, up to RETRY_CAP_S
+OUTBOX_RETRY_S = 60.0  # a notification whose publish failed is sent again this much later
+# Reasons that mean the failure needs nothing more: it closes (no "recovered" notice will come for it).
+_CLOSES = frozenset({Reason.SECRET_GONE, Reason.POLICY_OFF, Reason.ROTATED_SINCE, Reason.ABANDONED})
 _FINISHED = {  # stage -> the log event that ends a first pass
     RETRY_DUE: "remediation.retry_scheduled",
     Resolution.REMEDIATED.value: "remediation.applied",
@@ -70,7 +80,7 @@ class Remediator:
 
     def __init__(
         self,
-        aws: Aws,
+        world: World,
         config: Config,
         *,
         claims: ClaimStore,
@@ -82,11 +92,12 @@ class Remediator:
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
     ) -> None:
-        self.aws = aws
+        self.world = world
         self.mode = Mode(config.remediation_mode)
         self.budget_limit = config.remediation_budget
-        self.allowed_accounts = config.allowed_accounts
-        self.allowed_regions = config.allowed_regions
+        self.settle = timedelta(seconds=config.remediation_settle_s)
+        self.max_passes = config.remediation_max_passes
+        self.allowed = (config.allowed_accounts, config.allowed_regions)
         self.claims = claims
         self.attempts = attempts
         self.notifier = notifier
@@ -95,7 +106,6 @@ class Remediator:
         self.rng = rng or random.Random()
         self.retry = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s}
         self.log = get_logger("remediation")
-        self._account: str | None = None
 
     # --- entry points ---------------------------------------------------------------------------------------
     async def on_event(self, event: RotationEvent, outcome: Outcome) -> None:
@@ -104,64 +114,78 @@ class Remediator:
         if self.mode is Mode.OFF or event.event_name not in (FAILED, SUCCEEDED):
             return
         try:
-            if not await self._trusted(event):
+            if not await self.world.trusted(event, *self.allowed):
                 self.metrics.remediations.labels("none", "untrusted").inc()
                 self.log.warning(
                     "remediation.untrusted_event", account=event.account, region=event.region, **_ids(event)
                 )
             elif event.event_name == FAILED:
-                claim = await self.claims.acquire(Failure.from_event(event))
-                if claim is None:
-                    self.log.info("remediation.duplicate", **_ids(event))
-                    return
-                await self._drive(claim)
+                await self._settle(event)
             else:
                 await self._recover(event)
         except PermanentAwsError as exc:
-            # Not worth a redelivery; a claim left behind is taken over by the job once its lease runs out.
+            # Not worth a redelivery; a claim left behind is taken over by the job once it is due.
             self.log.error("remediation.failed", error=str(exc), **_ids(event))
 
     async def resume(self, wake: dict[str, Any]) -> None:
-        """Take over a due claim (a scheduled retry, or a dead holder's work) and carry it on."""
+        """Take over a due claim (settled, a scheduled retry, an outbox, a dead holder's work) and carry it on."""
         claim = await self.claims.acquire_due(wake["secret_arn"], wake["rotation_id"])
         if claim is None:
             await self.claims.drop_wake(wake)
             return
-        await self._drive(claim, release_delay_s=RESUME_BACKOFF_S)
+        await self._drive(claim)
+
+    async def _settle(self, event: RotationEvent) -> None:
+        """Record the failure to decide on once Secrets Manager's own retries have had `settle` (by event time)."""
+        failure = Failure.from_event(event)
+        until = failure.failed_at + self.settle
+        recorded = await self.claims.settle(failure, until)
+        self.log.info(
+            "remediation.settling" if recorded else "remediation.duplicate", until=utc_iso(until), **_ids(event)
+        )
+        if until <= self.clock():  # no settle time (or a late delivery): decide now
+            claim = await self.claims.acquire_due(failure.secret_arn, failure.rotation_id)
+            if claim is not None:
+                await self._drive(claim)
 
     # --- one pass over a claim ------------------------------------------------------------------------------
-    async def _drive(self, claim: Claim, *, release_delay_s: float = 0.0) -> None:
-        """One pass over a claim this replica holds: the first remediation, or its due retry."""
+    async def _drive(self, claim: Claim) -> None:
+        """One pass over a claim this replica holds."""
         started = time.monotonic()
         self.log.info("remediation.claimed", fence=claim.fence, stage=claim.stage, **_failure_ids(claim.failure))
         try:
-            if claim.stage == RETRY_DUE:
-                await self._retry(claim)
-            elif claim.stage == ACTING:
+            await self._flush(claim)  # a notification a failed publish left behind goes first
+            if claim.stage in (SETTLING, ACTING):
                 await self._remediate(claim)
-            else:  # finished but still woken (a crash between saving and clearing): just clear it
-                await self.claims.save(claim, {}, due_at=None)
+            elif claim.stage == RETRY_DUE and _at(claim.item.get("retry_at")) <= self.clock():
+                await self._retry(claim)
+            else:  # woken for its outbox before its retry, or finished but still woken: set the next wake-up
+                await self.claims.save(claim, {}, due_at=self._next_due(claim))
         except ClaimLost as exc:
             self.metrics.remediations.labels("none", "claim_lost").inc()
             self.log.warning("remediation.claim_lost", error=str(exc), **_failure_ids(claim.failure))
-        except AwsError:
-            await self.claims.release(claim, delay_s=release_delay_s)
-            raise
+        except AwsError as exc:
+            await self._failed_pass(claim, exc)
         finally:
             self.metrics.seconds.observe(time.monotonic() - started)
 
     async def _remediate(self, claim: Claim) -> None:
         failure = claim.failure
-        state = await self._describe(failure.secret_arn)
+        state = await self.world.describe(failure.secret_arn)
         if "plan" in claim.item:  # taken over: the plan stands, and each action checks what is left to do
             plan = Plan.from_item(claim.item["plan"])
             if self.mode is not Mode.APPLY:  # switched to dry-run since: change nothing more
                 plan = dataclasses.replace(plan, dry_run=True)
         else:
+            aftermath = await self.world.aftermath(failure)
             used = await self.attempts.used(failure.secret_arn)
+            left = self.max_passes - int(claim.item.get("failed_passes", 0))
             policy = Policy.for_secret(self.mode, state.tags, **self.retry)
-            plan = plan_remediation(failure, state, policy, Budget(self.budget_limit, used), jitter=self.rng.random())
-            await self.claims.check(claim, plan=plan.to_item(), diagnosis=state.diagnosis(), dry_run=plan.dry_run)
+            budget = Budget(self.budget_limit, used, attempts_left=left)
+            plan = plan_remediation(failure, state, aftermath, policy, budget, jitter=self.rng.random())
+            await self.claims.check(
+                claim, stage=ACTING, plan=plan.to_item(), diagnosis=state.diagnosis(), dry_run=plan.dry_run
+            )
         self.log.info(
             "remediation.planned",
             resolution=plan.resolution.value,
@@ -172,33 +196,46 @@ class Remediator:
             **_failure_ids(failure),
         )
         # A pass that takes over keeps the earlier passes' results: the audit item shows every attempt.
-        results: list[dict[str, Any]] = claim.item.setdefault("results", [])
+        results: list[dict[str, Any]] = list(claim.item.get("results", []))
         failed = False
         for action in plan.actions:
-            entry = await self._apply(claim, action, state, dry_run=plan.dry_run)
+            entry = await self._apply(claim, action, state, results, dry_run=plan.dry_run)
             results.append(entry)
             if failed := entry["result"] == "failed":
-                break
+                break  # never a later step (removing AWSPENDING) after a failed one (holding the version)
         outcome = first_pass_outcome(plan, action_failed=failed)
         stage, reason = outcome.stage, outcome.reason.value
         if outcome.metric is not None:
             self.metrics.remediations.labels(*outcome.metric).inc()
-        fields: dict[str, Any] = {"stage": stage, "reason": reason, "results": results, "is_open": outcome.is_open}
+        fields: dict[str, Any] = {
+            "stage": stage,
+            "reason": reason,
+            "results": results,
+            "is_open": outcome.is_open and outcome.reason not in _CLOSES,
+        }
+        fields.update({k: v for k, v in (("advice", plan.advice), ("may_hold", list(plan.may_hold))) if v})
         retry_at = None
         if outcome.schedules_retry and plan.retry is not None:
             retry_at = self.clock() + timedelta(seconds=plan.retry.delay_s)
             fields["retry_at"] = utc_iso(retry_at)
         if outcome.notify is not None:
-            await self.claims.check(claim)
             details = {"outcome": stage, "reason": reason, "actions": results, "retry_at": fields.get("retry_at")}
-            await self.notifier.send(_notification(outcome.notify, failure, details, state), claimed=True)
-        await self.claims.save(claim, fields, due_at=retry_at)
+            fields["outbox"] = outbox_for(outcome.notify, failure, {**details, "advice": plan.advice}, state)
+        await self._save(claim, fields, retry_at)
         self.log.info(_FINISHED[stage], reason=reason, retry_at=fields.get("retry_at"), **_failure_ids(failure))
 
     async def _retry(self, claim: Claim) -> None:
         failure = claim.failure
-        state = await self._describe(failure.secret_arn)
-        resolution, reason, token = await self._retry_decision(claim, state)
+        state = await self.world.describe(failure.secret_arn)
+        token = claim.item.get("attempted_token")
+        if token is not None:  # a holder that died had recorded the attempt: repeat that very call
+            resolution, reason = Resolution.REMEDIATED, Reason.NO_PENDING
+        else:
+            aftermath = await self.world.aftermath(failure)
+            used = await self.attempts.used(failure.secret_arn)
+            policy = Policy.for_secret(self.mode, state.tags, **self.retry)
+            decision = decide_retry(failure, state, aftermath, policy, Budget(self.budget_limit, used))
+            resolution, reason, token = decision.resolution, decision.reason, decision.token
         entry: dict[str, Any] = {"action": ActionKind.ROTATE.value, "at": utc_iso(self.clock()), "reason": reason.value}
         if token is None:
             entry["result"] = "cancelled"
@@ -206,52 +243,39 @@ class Remediator:
             entry.update(await self._rotate(claim, token))
             if entry["result"] == "failed":
                 resolution, reason = Resolution.NEEDS_HUMAN, Reason.ACTION_FAILED
+            elif entry["result"] == "cancelled":
+                resolution, reason = Resolution.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED
         self.metrics.remediations.labels(ActionKind.ROTATE.value, entry["result"]).inc()
         results = [*claim.item.get("results", []), entry]
-        # A retry made keeps the diagnosis as the remediation's reason. One not needed (rotated since, someone
-        # else's rotation) leaves the failure open: the RotationSucceeded that follows closes it as "recovered".
-        fields = {
-            "stage": resolution.value,
+        # A retry made waits for its own rotation's events: a RotationSucceeded closes the failure as recovered,
+        # a RotationFailed is a new failure with a claim of its own. One not needed closes or stays open by reason.
+        fields: dict[str, Any] = {
+            "stage": ROTATED if entry["result"] == "applied" else resolution.value,
             "reason": claim.item.get("reason", reason.value) if entry["result"] == "applied" else reason.value,
             "results": results,
-            "is_open": reason not in (Reason.SECRET_GONE, Reason.POLICY_OFF),
+            "is_open": reason not in _CLOSES,
         }
         if resolution is Resolution.NEEDS_HUMAN:
             self.metrics.remediations.labels("escalate", "applied").inc()
-            await self.claims.check(claim)
             details = {"outcome": resolution.value, "reason": reason.value, "actions": results}
-            await self.notifier.send(_notification(Kind.NEEDS_HUMAN, failure, details, state), claimed=True)
-        await self.claims.save(claim, fields, due_at=None)
+            fields["outbox"] = outbox_for(Kind.NEEDS_HUMAN, failure, details, state)
+        await self._save(claim, fields, None)
         self.log.info("remediation.retried", result=entry["result"], reason=reason.value, **_failure_ids(failure))
 
-    async def _retry_decision(self, claim: Claim, state: SecretState) -> tuple[Resolution, Reason, str | None]:
-        planned = Plan.from_item(claim.item["plan"]).retry or Action(ActionKind.ROTATE)
-        token = claim.item.get("attempted_token")
-        if token is not None:  # a holder that died had recorded the attempt: repeat that very call
-            return Resolution.REMEDIATED, Reason.PENDING_KEPT if planned.version_id else Reason.NO_PENDING, token
-        failure = claim.failure
-        used = await self.attempts.used(failure.secret_arn)
-        policy = Policy.for_secret(self.mode, state.tags, **self.retry)
-        decision = decide_retry(failure, state, policy, Budget(self.budget_limit, used), planned)
-        return decision.resolution, decision.reason, decision.token
-
     async def _rotate(self, claim: Claim, token: str) -> dict[str, Any]:
-        """RotateSecret with a deterministic token, counted against the budget first; the result entry's fields."""
+        """RotateSecret with a deterministic token, once a budget slot is taken; the result entry's fields."""
         await self.claims.check(claim, attempted_token=token)
-        await self.attempts.record(claim.failure, token)
+        if not await self.attempts.take(claim.failure, token, self.budget_limit):
+            return {"token": token, "result": "cancelled", "error": Reason.BUDGET_EXHAUSTED.value}
         try:
-            await self.aws.call(
-                "secretsmanager",
-                "rotate_secret",
-                SecretId=claim.failure.secret_arn,
-                ClientRequestToken=token,
-                RotateImmediately=True,
-            )
+            await self.world.rotate(claim.failure.secret_arn, token)
         except PermanentAwsError as exc:
             return {"token": token, "result": "failed", "error": exc.code}
         return {"token": token, "result": "applied"}
 
-    async def _apply(self, claim: Claim, action: Action, state: SecretState, *, dry_run: bool) -> dict[str, Any]:
+    async def _apply(
+        self, claim: Claim, action: Action, state: SecretState, results: list[dict[str, Any]], *, dry_run: bool
+    ) -> dict[str, Any]:
         """Carry out one immediate action (idempotently); its result for the audit item."""
         entry: dict[str, Any] = {**action.to_item(), "at": utc_iso(self.clock())}
         arn = claim.failure.secret_arn
@@ -260,40 +284,15 @@ class Remediator:
         elif not still_needed(action, state):
             entry["result"] = "already_done"
         else:
-            await self.claims.check(claim, results=claim.item.get("results", []))
+            await self.claims.check(claim, results=results[-20:])
             try:
-                if action.kind is ActionKind.REMOVE_PENDING:
-                    await self.aws.call(
-                        "secretsmanager",
-                        "update_secret_version_stage",
-                        SecretId=arn,
-                        VersionStage="AWSPENDING",
-                        RemoveFromVersionId=action.version_id,
-                    )
-                elif action.kind is ActionKind.ROLLBACK:
-                    await self.aws.call(
-                        "secretsmanager",
-                        "update_secret_version_stage",
-                        SecretId=arn,
-                        VersionStage="AWSCURRENT",
-                        MoveToVersionId=action.move_to,
-                        RemoveFromVersionId=action.version_id,
-                    )
-                elif action.kind is ActionKind.RESTART_CONSUMERS:
-                    started = await self.aws.call(
-                        "ssm",
-                        "start_automation_execution",
-                        DocumentName=action.document,
-                        Parameters={"SecretArn": [arn]},
-                        ClientToken=claim.failure.restart_token,
-                    )
-                    entry["execution_id"] = str(started.get("AutomationExecutionId", ""))
+                entry.update(await self.world.carry_out(arn, action, restart_token=claim.failure.restart_token))
                 entry["result"] = "applied"
             except PermanentAwsError as exc:
-                # A label move retried after a lost response finds its own work done (AWS and moto then refuse
-                # the move): only the secret's state says whether the action failed.
-                moved = action.kind in (ActionKind.REMOVE_PENDING, ActionKind.ROLLBACK)
-                if moved and not still_needed(action, await self._describe(arn)):
+                # A label move retried after a lost response finds its own work done (AWS then refuses the move):
+                # only the secret's state says whether the action failed.
+                moved = action.kind not in (ActionKind.RESTART_CONSUMERS, ActionKind.ROTATE)
+                if moved and not still_needed(action, await self.world.describe(arn)):
                     entry["result"] = "applied"
                 else:
                     entry.update(result="failed", error=exc.code)
@@ -301,55 +300,95 @@ class Remediator:
         self.log.info("remediation.action_applied", **entry, **_failure_ids(claim.failure))
         return entry
 
+    # --- saving, notifying, failing ---------------------------------------------------------------------------
+    async def _save(self, claim: Claim, fields: dict[str, Any], retry_at: datetime | None) -> None:
+        """Save the pass (with its outbox) first, then publish: a failed publish delays only the notice."""
+        if "results_dropped" in claim.item:
+            fields["results_dropped"] = claim.item["results_dropped"]
+        due = retry_at
+        if fields.get("outbox"):
+            soon = self.clock() + timedelta(seconds=OUTBOX_RETRY_S)
+            due = soon if due is None else min(due, soon)
+        await self.claims.save(claim, fields, due_at=due)
+        await self._flush(claim)
+
+    async def _flush(self, claim: Claim) -> None:
+        """Publish the claim's outbox, if any, and clear it; a failed publish is logged and left for the job."""
+        box = claim.item.get("outbox")
+        if not box:
+            return
+        await self.claims.check(claim)
+        failure = claim.failure
+        notification = Notification(
+            Kind(box["kind"]), failure.secret_arn, failure.secret_name, failure.rotation_id, box["details"]
+        )
+        try:
+            await self.notifier.send(notification, claimed=True)
+        except AwsError as exc:
+            self.log.warning("remediation.notify_failed", error=str(exc), **_failure_ids(failure))
+            return
+        await self.claims.save(claim, {"outbox": None}, due_at=self._next_due(claim, outbox_done=True))
+
+    def _next_due(self, claim: Claim, *, outbox_done: bool = False) -> datetime | None:
+        """When the claim needs attention next: its scheduled retry, its outbox, or never."""
+        if claim.item.get("outbox") and not outbox_done:
+            return self.clock() + timedelta(seconds=OUTBOX_RETRY_S)
+        if claim.stage == RETRY_DUE and claim.item.get("retry_at"):
+            return _at(claim.item["retry_at"])
+        return None
+
+    async def _failed_pass(self, claim: Claim, exc: AwsError) -> None:
+        """A pass failed on AWS: try again later with backoff; after `max_passes`, escalate once and stop."""
+        passes = int(claim.item.get("failed_passes", 0)) + 1
+        self.log.warning("remediation.pass_failed", error=str(exc), passes=passes, **_failure_ids(claim.failure))
+        fields: dict[str, Any] = {"failed_passes": passes, "error": exc.code}
+        due: datetime | None
+        if passes >= self.max_passes:
+            self.metrics.remediations.labels("escalate", "applied").inc()
+            advice = explain(exc, f"{exc.service}.{exc.operation}", "see the error code")
+            details = {"outcome": Resolution.NEEDS_HUMAN.value, "reason": Reason.AWS_ERROR.value, "advice": advice}
+            outbox = outbox_for(Kind.NEEDS_HUMAN, claim.failure, details, None)
+            fields.update(
+                stage=Resolution.NEEDS_HUMAN.value, reason=Reason.AWS_ERROR.value, advice=advice, outbox=outbox
+            )
+            due = self.clock() + timedelta(seconds=OUTBOX_RETRY_S)
+        else:
+            due = self.clock() + timedelta(seconds=min(RETRY_CAP_S, PASS_BACKOFF_S * 2 ** (passes - 1)))
+        try:
+            await self.claims.save(claim, fields, due_at=due)
+        except (AwsError, ClaimLost):
+            if isinstance(exc, TransientAwsError):
+                raise exc from None  # nothing recorded: have the event redelivered
+            return
+        with contextlib.suppress(AwsError, ClaimLost):
+            await self._flush(claim)
+
+    # --- a later success ------------------------------------------------------------------------------------
     async def _recover(self, event: RotationEvent) -> None:
-        """A RotationSucceeded closes the secret's open failures (up to its time) with one "recovered" message."""
+        """A RotationSucceeded closes the secret's open failures (up to its time); people who were told about
+        one hear it recovered, once. A failure still settling closes quietly: Secrets Manager's retry fixed it."""
         cutoff = utc_iso(event.event_time)
         failures = [c for c in await self.claims.open_claims(event.secret_arn) if str(c.get("failed_at")) <= cutoff]
         if not failures:
             return
-        details = {
-            "recovered_rotations": sorted(str(c["rotation_id"]) for c in failures),
-            "event_id": event.event_id,
-        }
-        success = Failure.from_event(event)  # the notification's subject: this rotation, which succeeded
-        await self.notifier.send(_notification(Kind.RECOVERED, success, details, None))
+        told = sorted(str(c["rotation_id"]) for c in failures if c.get("stage") != SETTLING)
+        if told:
+            details = {"recovered_rotations": told, "event_id": event.event_id}
+            success = Failure.from_event(event)  # the notification's subject: this rotation, which succeeded
+            delivered = await self.notifier.send(notification_for(Kind.RECOVERED, success, details, None))
+            if delivered is Delivery.IN_FLIGHT:  # a replica died mid-publish, or is publishing: close only once sent
+                raise TransientAwsError("sns", "publish", "NotificationInFlight", "the recovered notice is in flight")
         for item in failures:
-            closed = await self.claims.close(item, {"stage": RECOVERED, "recovered_by": event.rotation_id})
+            quiet = item.get("stage") == SETTLING
+            fields = {"stage": RECOVERED, "recovered_by": event.rotation_id}
+            if quiet:
+                fields["reason"] = "recovered_while_settling"
+            closed = await self.claims.close(item, fields)
             self.log.info("remediation.recovered", failed_rotation_id=item["rotation_id"], closed=closed, **_ids(event))
 
-    # --- reading the world ----------------------------------------------------------------------------------
-    async def _describe(self, secret_arn: str) -> SecretState:
-        try:
-            described = await self.aws.call("secretsmanager", "describe_secret", SecretId=secret_arn)
-        except PermanentAwsError as exc:
-            if exc.code == "ResourceNotFoundException":
-                return SecretState(exists=False, rotation_enabled=False)
-            raise
-        return SecretState.from_describe(described)
 
-    async def _trusted(self, event: RotationEvent) -> bool:
-        """Only secrets of this account and region (and the allowed ones), by the event's and the ARN's word."""
-        parsed = parse_secret_arn(event.secret_arn)
-        if parsed is None:
-            return False
-        arn_region, arn_account, _ = parsed
-        if self._account is None:
-            self._account = str((await self.aws.call("sts", "get_caller_identity"))["Account"])
-        accounts, regions = {event.account, arn_account}, {event.region, arn_region}
-        return (
-            accounts == {self._account}
-            and regions == {self.aws.region}
-            and (not self.allowed_accounts or self._account in self.allowed_accounts)
-            and (not self.allowed_regions or self.aws.region in self.allowed_regions)
-        )
-
-
-def _notification(kind: Kind, failure: Failure, details: dict[str, Any], state: SecretState | None) -> Notification:
-    shown = {"failed_step": failure.failed_step, "account": failure.account, "region": failure.region, **details}
-    if state is not None:
-        shown["secret_state"] = state.diagnosis()
-    clean = {key: value for key, value in shown.items() if value not in (None, "", [], {})}
-    return Notification(kind, failure.secret_arn, failure.secret_name, failure.rotation_id, clean)
+def _at(text: Any) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
 
 def _failure_ids(failure: Failure) -> dict[str, str]:
