@@ -58,7 +58,7 @@ step() {
     return "$rc"
 }
 
-helper() { (cd "$ROOT" && "$PY" -m tests.terraform_support "$1" --endpoint "$ENDPOINT" --prefix "$PREFIX" \
+helper() { (cd "$ROOT" && "$PY" -m tests.support.terraform "$1" --endpoint "$ENDPOINT" --prefix "$PREFIX" \
     --schedule "$SCHEDULE" "${@:2}"); }
 
 answering() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }

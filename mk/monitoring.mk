@@ -24,8 +24,7 @@ $(PROMTOOL):
 	"$$work/root/usr/bin/promtool" --version | head -1; \
 	mkdir -p $(dir $(PROMTOOL)) && mv "$$work/root/usr/bin/promtool" $(PROMTOOL)
 
-DEPLOY_TEST_FILES += tests/test_monitoring.py
 
 ## make test-monitoring: promtool check config/rules, promtool test rules, and the metric-name cross-checks.
 test-monitoring: install monitoring-tools
-	PROMTOOL=$(PROMTOOL) $(BIN)/pytest -q -p no:cacheprovider tests/test_monitoring.py
+	PROMTOOL=$(PROMTOOL) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_monitoring.py

@@ -1,6 +1,6 @@
 # Terraform: deploy/terraform linted by checkov, applied to the embedded emulator through deploy/local.sh,
 # compared with `rotaudit provision`, run through the tutorial's three scenarios and destroyed
-# (tests/test_terraform.py, which runs the whole `local.sh up && test && down` loop).
+# (tests/deploy/test_terraform.py, which runs the whole `local.sh up && test && down` loop).
 #
 # terraform and the hashicorp/aws provider are in no registry this project reaches: the machine image ships
 # them (terraform on PATH, a provider mirror in /opt/tf-plugins). `make terraform-tools` checks for them.
@@ -31,11 +31,10 @@ $(CHECKOV_STAMP):
 terraform-tools:
 	@deploy/local.sh tools || { echo "terraform and the provider mirror come with this machine's image; they cannot be fetched here" >&2; exit 1; }
 
-DEPLOY_TEST_FILES += tests/test_terraform.py
 
-## make test-terraform: checkov, then the stack up, checked, scenarios, down on the emulator (tests/test_terraform.py).
+## make test-terraform: checkov, then the stack up, checked, scenarios, down on the emulator (tests/deploy/test_terraform.py).
 test-terraform: install checkov-tools terraform-tools
-	CHECKOV=$(CHECKOV) $(BIN)/pytest -q -p no:cacheprovider tests/test_terraform.py
+	CHECKOV=$(CHECKOV) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_terraform.py
 
 ## make local-loop: deploy/local.sh up, test and down on an emulator of its own, each step timed.
 local-loop: install terraform-tools

@@ -1,21 +1,36 @@
 """Shared fixtures: one emulator (moto server over HTTP) per session, fresh resources per test.
 
-AWS variables from the outer environment are stripped so no test can reach real AWS.
+AWS variables from the outer environment are stripped so no test can reach real AWS. Each test is marked by
+the folder it lives in (`unit`, `emulator`, `e2e`, `deploy`), so `-m` selects a kind without lists of files.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from daemon.aws import Aws
 from daemon.devtools.emulator import Emulator, start_emulator
-from daemon.provision import provision
-from tests.support import FAKE_CREDENTIALS, REGION
+from daemon.provision import MAX_RECEIVE_COUNT, provision
+from daemon.table import table_definition
+from tests.support import FAKE_CREDENTIALS, REGION, boto
+
+KINDS = ("unit", "emulator", "e2e", "deploy")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its kind: the first folder under tests/."""
+    for item in items:
+        kind = item.path.resolve().relative_to(_TESTS).parts[0]
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,3 +70,19 @@ def stack(endpoint: str) -> dict[str, str]:
             return await provision(aws, f"t{uuid.uuid4().hex[:10]}")
 
     return asyncio.run(go())
+
+
+@pytest.fixture
+def queue_and_table(endpoint: str) -> dict[str, str]:
+    """A queue redriving to its DLQ, and an audit table: what ingest tests need, without topic or rules."""
+    prefix = f"q{uuid.uuid4().hex[:10]}"
+    sqs = boto("sqs", endpoint)
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)})
+    queue_url = sqs.create_queue(QueueName=f"{prefix}-events", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+    table = f"{prefix}-audit"
+    dynamodb = boto("dynamodb", endpoint)
+    dynamodb.create_table(**table_definition(table))
+    dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    return {"queue_url": queue_url, "dlq_url": dlq_url, "table_name": table, "region": REGION}

@@ -1,0 +1,1 @@
+"""Dev tools kept out of the product image and wheel: the embedded emulator, its moto patches, `rotaudit local`."""

@@ -1,0 +1,1 @@
+"""The dead-letter queue: reading it without consuming it, replaying it, and the depth and age gauges."""

@@ -1,0 +1,1 @@
+"""Derived secrets kept in sync with their sources: rendering (pure) and the syncer that reads and writes."""

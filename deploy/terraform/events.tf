@@ -1,5 +1,5 @@
 # EventBridge rules that route Secrets Manager rotation events to the queue. The patterns are exactly the ones
-# `rotaudit provision` puts (daemon/provision.py); tests/test_terraform.py compares them.
+# `rotaudit provision` puts (daemon/provision.py); tests/deploy/test_terraform.py compares them.
 
 locals {
   # daemon.events: ROTATION_EVENTS | API_CALL_EVENTS, sorted.

@@ -1,5 +1,5 @@
 # Copied into a working copy of deploy/terraform (never into the module itself) to run it against the embedded
-# emulator: tests/test_terraform.py and deploy/local.sh do that, with -var emulator_endpoint=http://127.0.0.1:PORT.
+# emulator: tests/deploy/test_terraform.py and deploy/local.sh do that, with -var emulator_endpoint=http://127.0.0.1:PORT.
 variable "emulator_endpoint" {
   description = "URL of the AWS emulator every service call goes to."
   type        = string

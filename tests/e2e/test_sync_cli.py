@@ -13,7 +13,7 @@ from daemon.aws import Aws
 from daemon.config import SyncPair
 from daemon.sync.syncer import SyncOutcome
 from tests.support import REGION, ROOT, boto, daemon_env, rotaudit_cmd
-from tests.sync_support import (
+from tests.support.sync import (
     alert_queue,
     alerts,
     eventually,

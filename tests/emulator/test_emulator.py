@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from daemon.devtools.emulator import STATS_PATH, STATS_RESET_PATH, Emulator, PatchError, apply_patches, start_emulator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account for any access key
 FAKE_ENV = {

@@ -1,6 +1,6 @@
 """The Terraform stack on the emulator: inputs, demo secrets, the tutorial's three scenarios, and leftover checks.
 
-Shared by tests/test_terraform.py and deploy/local.sh (`python -m tests.terraform_support CMD`), so the
+Shared by tests/deploy/test_terraform.py and deploy/local.sh (`python -m tests.support.terraform CMD`), so the
 developer loop and the test check the same things. Every AWS call goes to the emulator over HTTP.
 """
 
@@ -182,8 +182,8 @@ SCENARIOS: tuple[tuple[str, Callable[[str, dict[str, Any], str, str], str]], ...
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tests.terraform_support {tfvars,seed,unseed,scenarios,leftovers}` for deploy/local.sh."""
-    parser = argparse.ArgumentParser(prog="python -m tests.terraform_support")
+    """`python -m tests.support.terraform {tfvars,seed,unseed,scenarios,leftovers}` for deploy/local.sh."""
+    parser = argparse.ArgumentParser(prog="python -m tests.support.terraform")
     parser.add_argument("command", choices=("tfvars", "seed", "unseed", "scenarios", "leftovers"))
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--prefix", required=True)

@@ -33,7 +33,8 @@ from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
 from daemon.provision import provision
 from daemon.table import from_dynamo
-from tests.canary_support import (
+from tests.support import REGION, boto, daemon_env, wait_until
+from tests.support.canaries import (
     Canary,
     CliRun,
     cli_env,
@@ -44,8 +45,7 @@ from tests.canary_support import (
     search,
     sns_tap,
 )
-from tests.daemon_process import DaemonProcess, queue_depth, receive_all, scan_table, send
-from tests.support import REGION, boto, daemon_env, wait_until
+from tests.support.daemon_process import DaemonProcess, queue_depth, receive_all, scan_table, send
 
 ACCOUNT = "123456789012"
 CLI_LABELS = (

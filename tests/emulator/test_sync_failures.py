@@ -19,7 +19,7 @@ from daemon.errors import TransientAwsError
 from daemon.logs import configure_logging
 from daemon.sync.syncer import Syncer, SyncOutcome, Trigger
 from tests.support import REGION, boto, free_port
-from tests.sync_support import (
+from tests.support.sync import (
     INITIAL_URL,
     NASTY_PASSWORD,
     alert_queue,

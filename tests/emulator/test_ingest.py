@@ -10,8 +10,8 @@ import pytest
 
 from daemon.config import load_config
 from daemon.emit import build_event
-from tests.daemon_thread import DaemonThread
 from tests.support import REGION, boto, wait_until
+from tests.support.daemon_thread import DaemonThread
 
 
 def _config(endpoint: str, stack: dict[str, str], **extra: str) -> Any:

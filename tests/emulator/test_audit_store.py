@@ -30,18 +30,20 @@ def _dynamodb_calls(metrics: Metrics) -> float:
     return total
 
 
-async def test_a_key_confirmed_once_is_a_duplicate_without_another_write(stack: dict[str, Any], endpoint: str) -> None:
+async def test_a_key_confirmed_once_is_a_duplicate_without_another_write(
+    queue_and_table: dict[str, Any], endpoint: str
+) -> None:
     """The second delivery of an event this process recorded costs no DynamoDB call and is a duplicate."""
     metrics = Metrics()
     events = [_event("RotationStarted"), _event("RotationFailed")]
     async with Aws(REGION, endpoint_url=endpoint, metrics=metrics) as aws:
-        store = AuditStore(aws, stack["table_name"])
+        store = AuditStore(aws, queue_and_table["table_name"])
         first = await store.record_many([PendingWrite(e) for e in events])
         calls = _dynamodb_calls(metrics)
         again = await store.record_many([PendingWrite(e) for e in events])
         assert _dynamodb_calls(metrics) == calls
         # A fresh store (another replica, or a restart) does not know the keys: DynamoDB's condition decides.
-        fresh = await AuditStore(aws, stack["table_name"]).record_many([PendingWrite(e) for e in events])
+        fresh = await AuditStore(aws, queue_and_table["table_name"]).record_many([PendingWrite(e) for e in events])
     assert first == [Outcome.RECORDED, Outcome.RECORDED]
     assert again == [Outcome.DUPLICATE, Outcome.DUPLICATE]
     assert fresh == [Outcome.DUPLICATE, Outcome.DUPLICATE]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from daemon.emit import build_event
-from tests.stall_proxy import StallProxy
 from tests.support import REGION, ROOT, boto, daemon_env, free_port, rotaudit_cmd, wait_until
+from tests.support.stall_proxy import StallProxy
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,9 @@ from daemon.devtools.emulator import Emulator
 from daemon.dlq.replay import Replayer
 from daemon.events import RotationEvent, parse_message
 from daemon.provision import provision
-from tests.daemon_thread import DaemonThread
-from tests.dlq_support import (
+from tests.support import REGION, ROOT, daemon_env, rotaudit_cmd, wait_until
+from tests.support.daemon_thread import DaemonThread
+from tests.support.dlq import (
     audit_items,
     daemon_config,
     event_body,
@@ -31,7 +32,6 @@ from tests.dlq_support import (
     rejected_attributes,
     seed,
 )
-from tests.support import REGION, ROOT, daemon_env, rotaudit_cmd, wait_until
 
 Cli = Callable[..., tuple[int, str, str]]
 

@@ -16,8 +16,8 @@ from daemon.aws import Aws
 from daemon.cli import main
 from daemon.metrics import Metrics
 from daemon.scan.scanner import Scanner, ScanResult
-from tests.scan_support import backdate, client, create_scan_table, create_secret, isolated_region, table_items
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, rotaudit_cmd
+from tests.support.scan import backdate, client, create_scan_table, create_secret, isolated_region, table_items
 
 
 def cli(endpoint: str, table: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:

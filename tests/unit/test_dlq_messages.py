@@ -16,8 +16,8 @@ from daemon.dlq.reader import read_message
 from daemon.dlq.replay import ReplayCounts, ReplayFilter
 from daemon.emit import build_event
 from daemon.errors import PermanentAwsError
-from tests.dlq_support import rejected_attributes
 from tests.support import REGION
+from tests.support.dlq import rejected_attributes
 
 _T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,6 +8,7 @@ import pytest
 
 from daemon.config import load_config
 from daemon.errors import ConfigError
+from tests.support import ROOT
 
 GOOD = {
     "AWS_REGION": "eu-west-1",
@@ -93,7 +94,7 @@ def test_unknown_toml_keys_are_errors(tmp_path: Path) -> None:
 
 def test_example_config_files_load() -> None:
     """The example files shipped in config/ are valid."""
-    for path in sorted(Path(__file__).parent.parent.joinpath("config").glob("*.toml")):
+    for path in sorted(ROOT.joinpath("config").glob("*.toml")):
         load_config({"AWS_REGION": "us-east-1"}, path)
 
 

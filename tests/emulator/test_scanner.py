@@ -21,7 +21,8 @@ from daemon.config import ScanTarget
 from daemon.metrics import Metrics
 from daemon.scan.report import BatchWriter, compact_time
 from daemon.scan.scanner import Scanner
-from tests.scan_support import (
+from tests.support import REGION, free_port
+from tests.support.scan import (
     ACCOUNT,
     FastClock,
     backdate,
@@ -36,7 +37,6 @@ from tests.scan_support import (
     table_items,
     true_version_dates,
 )
-from tests.support import REGION, free_port
 
 WINDOW = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
 

@@ -26,7 +26,7 @@ from daemon.config import load_config
 from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
 from daemon.table import table_definition
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
-from tests.terraform_support import LOCAL_SH, MODULE, leftovers
+from tests.support.terraform import LOCAL_SH, MODULE, leftovers
 
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")

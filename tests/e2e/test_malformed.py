@@ -33,8 +33,9 @@ from daemon.events import (
     parse_message,
     parse_secret_arn,
 )
-from tests.daemon_process import DaemonProcess, queue_depth, receive_all, scan_table, send
-from tests.malformed_corpus import (
+from tests.support import daemon_env, wait_until
+from tests.support.daemon_process import DaemonProcess, queue_depth, receive_all, scan_table, send
+from tests.support.malformed_corpus import (
     ALLOWED_ACCOUNTS,
     ALLOWED_REGIONS,
     CASE_ATTRIBUTE,
@@ -43,7 +44,6 @@ from tests.malformed_corpus import (
     build_corpus,
     sqs_can_carry,
 )
-from tests.support import daemon_env, wait_until
 
 CORPUS = build_corpus("unit")
 ALLOW = {"allowed_accounts": ALLOWED_ACCOUNTS, "allowed_regions": ALLOWED_REGIONS}

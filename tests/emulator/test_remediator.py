@@ -20,7 +20,8 @@ from daemon.emit import build_event
 from daemon.errors import ClaimLost
 from daemon.remediation.claims import ClaimStore
 from daemon.remediation.plan import Failure
-from tests.remediation_support import (
+from tests.support import REGION, boto
+from tests.support.remediation import (
     CANARY,
     FakeClock,
     config,
@@ -34,7 +35,6 @@ from tests.remediation_support import (
     subscribe,
     table_items,
 )
-from tests.support import REGION, boto
 
 RETRY_WAIT_S = 61  # the first retry comes 30-60 s after the failure (backoff base 60 s, equal jitter)
 

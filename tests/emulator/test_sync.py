@@ -19,7 +19,7 @@ from daemon.metrics import Metrics
 from daemon.processor import Processor
 from daemon.sync.syncer import Syncer, SyncOutcome, Trigger
 from tests.support import REGION, boto
-from tests.sync_support import (
+from tests.support.sync import (
     INITIAL_URL,
     NASTY_PASSWORD,
     current,

@@ -32,7 +32,8 @@ from daemon.errors import TransientAwsError
 from daemon.metrics import Metrics
 from daemon.scan.scanner import Scanner
 from tests.chaos.processes import Process, http_json, start_proxy
-from tests.remediation_support import (
+from tests.support import REGION, ROOT, boto
+from tests.support.remediation import (
     FakeClock,
     config,
     drain,
@@ -43,8 +44,7 @@ from tests.remediation_support import (
     replicas,
     subscribe,
 )
-from tests.scan_support import create_scan_table, create_secret
-from tests.support import REGION, ROOT, boto
+from tests.support.scan import create_scan_table, create_secret
 
 pytestmark = pytest.mark.slow
 
