@@ -227,10 +227,10 @@ class RotationEngine:
             _publish("RotationAbandoned", rotation)
 
     def idle(self) -> bool:
-        """True when no rotation is running anywhere (nothing due on the scheduler)."""
+        """True when no rotation runs anywhere and no step is mid-way (a settled rotation's jobs do nothing)."""
         with SECRETS_LOCK:
             running = any(record.running() for record in self.records.values())
-        return not running and self.scheduler.idle()
+        return not running and not self.scheduler.busy()
 
     # --- the attempts, on the scheduler's thread -----------------------------------------------------------
     def _start_attempt(self, secret: Any, rotation: Rotation) -> None:

@@ -76,6 +76,7 @@ def publish(detail: dict[str, Any]) -> None:
         "Detail": json.dumps(detail),
         "Resources": [],
         "EventBusName": "default",
-        "Time": detail["eventTime"],  # EventBridge's `time` is the ISO string AWS sends, not moto's epoch float
+        # No Time: moto's SQS delivery pastes `time` unquoted into its default template, so only its own epoch
+        # number parses there (AWS sends an ISO string; the daemon reads detail.eventTime first).
     }
     events_backends[account][region].put_events([entry])

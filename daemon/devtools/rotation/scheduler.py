@@ -35,10 +35,10 @@ class Scheduler:
                 self._thread.start()
             self._wake.notify()
 
-    def idle(self) -> bool:
-        """True when nothing is due or running."""
+    def busy(self) -> bool:
+        """True while a callable runs (one taken off the queue and not finished)."""
         with self._wake:
-            return not self._queue and self._running == 0
+            return self._running > 0
 
     def _loop(self) -> None:
         while True:
