@@ -3,7 +3,8 @@
 `start_emulator()` runs moto's `ThreadedMotoServer` behind a WSGI middleware that counts AWS calls by
 "service.Operation", can add a fixed latency to each, and serves `GET /_rotaudit/stats` and
 `POST /_rotaudit/stats/reset` for harnesses that run the emulator in another process
-(`python -m daemon.devtools.emulator`).
+(`python -m daemon.devtools.emulator`), and the rotation stand-in's `/_rotaudit/rotation/*` endpoints
+(`daemon.devtools.rotation.control`).
 `apply_patches()` adapts moto to what rotaudit relies on; each patch checks its target and raises `PatchError`
 when moto's internals have moved, so an upgrade fails loudly instead of quietly changing behaviour.
 """
@@ -22,11 +23,13 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
 from daemon.devtools.patches import PINNED_MOTO, PatchError, apply_patches
 from daemon.devtools.patches.registry import require
+from daemon.devtools.rotation import control as rotation_control
 from daemon.errors import EXIT_OK, EXIT_STARTUP
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -91,6 +94,11 @@ class _CallMeter:
         if path == STATS_RESET_PATH and method == "POST":
             self.reset()
             return self._json(start_response, {})
+        if path.startswith(rotation_control.PREFIX):
+            status, payload = rotation_control.handle(
+                method, path, str(environ.get("QUERY_STRING", "")), _body(environ)
+            )
+            return self._json(start_response, payload, status)
         key = _operation_key(environ)
         if key is not None:
             with self._lock:
@@ -100,10 +108,18 @@ class _CallMeter:
         return self._app(environ, start_response)
 
     @staticmethod
-    def _json(start_response: Callable[..., Any], payload: dict[str, int]) -> list[bytes]:
+    def _json(start_response: Callable[..., Any], payload: dict[str, Any], status: int = 200) -> list[bytes]:
         body = json.dumps(payload, sort_keys=True).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
         return [body]
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    length = str(environ.get("CONTENT_LENGTH") or "0")
+    return environ["wsgi.input"].read(int(length)) if length.isdigit() and int(length) > 0 else b""
 
 
 def _start_server(host: str, port: int, app: WsgiApp) -> Any:

@@ -78,6 +78,9 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "sqs-redrive-policy-compact",
         "ecs-service-az-rebalancing",
         "dynamodb-query-partition-o1",
+        "events-serialised",
+        "secretsmanager-current-follows-label",
+        "secretsmanager-rotation-engine",
     ]
     assert apply_patches() == first
 
@@ -98,6 +101,27 @@ def test_apply_patches_names_a_patch_whose_target_is_gone(monkeypatch: pytest.Mo
     monkeypatch.delattr(SQSBackend, "is_message_valid_based_on_retention_period")
     with pytest.raises(PatchError, match="sqs-retention-check-o1"):
         apply_patches()
+
+
+def test_the_rotation_patch_names_itself_when_rotate_secret_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply_patches() raises PatchError naming the rotation engine's patch when moto's RotateSecret moved."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    monkeypatch.delattr(SecretsManagerBackend, "rotate_secret")
+    with pytest.raises(PatchError, match="secretsmanager-rotation-engine"):
+        apply_patches()
+
+
+def test_get_secret_value_follows_awscurrent_after_a_label_move(client: ClientFactory) -> None:
+    """GetSecretValue without a stage returns the version AWSCURRENT moved to, as AWS does."""
+    sm = client("secretsmanager")
+    name = unique("emu-secret")
+    first = sm.create_secret(Name=name, SecretString="first")["VersionId"]
+    second = sm.put_secret_value(SecretId=name, SecretString="second", VersionStages=["AWSPENDING"])["VersionId"]
+    sm.update_secret_version_stage(
+        SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=second, RemoveFromVersionId=first
+    )
+    assert sm.get_secret_value(SecretId=name)["VersionId"] == second
 
 
 @pytest.fixture

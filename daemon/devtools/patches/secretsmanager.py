@@ -1,10 +1,11 @@
-"""A pinned moto patch for Secrets Manager: ListSecrets pages in one pass over the secrets, as AWS's cost is.
+"""Pinned moto patches for Secrets Manager: ListSecrets in one pass, GetSecretValue following AWSCURRENT.
 
 Registered by `daemon.devtools.patches.apply_patches()`.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from daemon.devtools.patches.registry import MARK, install, require
@@ -46,3 +47,29 @@ def patch_list_secrets(patch: str) -> None:
         return page, None
 
     install(backend, list_secrets, patch)
+
+
+# --- secretsmanager-current-follows-label: GetSecretValue follows AWSCURRENT ------------------------------------
+# WHY: moto answers GetSecretValue without VersionId/VersionStage from `default_version_id`, which
+# UpdateSecretVersionStage never moves: after AWSCURRENT moves (a rotation's finishSecret, a rollback) moto keeps
+# returning the old value, where AWS returns AWSCURRENT's ("If you don't specify either a VersionStage or
+# VersionId, Secrets Manager returns the AWSCURRENT version", GetSecretValue). The default now follows the label.
+def patch_current_follows_label(patch: str) -> None:
+    from moto.secretsmanager import models
+
+    backend = models.SecretsManagerBackend
+    original = require(backend, patch, "update_secret_version_stage")
+    if getattr(original, MARK, None):
+        return
+    require(models.FakeSecret, patch, "set_default_version_id")
+
+    @functools.wraps(original)
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        answer = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].set_default_version_id(move_to_version_id)
+        return answer
+
+    install(backend, update_secret_version_stage, patch)

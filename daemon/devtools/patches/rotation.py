@@ -1,0 +1,134 @@
+"""A pinned moto patch for Secrets Manager rotation: RotateSecret and its neighbours routed to the rotation engine.
+
+Registered by `daemon.devtools.patches.apply_patches()`; the engine itself is `daemon.devtools.rotation`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from daemon.devtools.patches.registry import MARK, broken, install, require
+from daemon.devtools.rotation.client import SECRETS_LOCK
+from daemon.devtools.rotation.engine import engine
+
+# --- secretsmanager-rotation-engine: RotateSecret as AWS runs it ---------------------------------------------------
+# WHY: moto's RotateSecret is wrong, not just lax (AWS-FACTS §7): it refuses when AWSPENDING sits on AWSCURRENT
+# (the state a successful rotation leaves, which AWS accepts) and accepts it dangling (which AWS refuses); without
+# a Lambda it promotes the new version to AWSCURRENT at once; and rotation Lambdas never run, so no rotation can
+# fail. A test passing against that proves the opposite of AWS. The engine replaces rotate_secret; CancelRotateSecret
+# now also stops a rotation in progress, and a value put by hand during a rotation abandons it. The engine's own
+# calls and every Secrets Manager request take one lock, so a rotation step and a request never interleave inside
+# moto (each API call stays atomic, as on AWS).
+_ROTATE_PARAMS = ("secret_id", "client_request_token", "rotation_lambda_arn", "rotation_rules", "rotate_immediately")
+_RESPONSE_ACTIONS = (
+    "get_secret_value",
+    "batch_get_secret_value",
+    "create_secret",
+    "update_secret",
+    "describe_secret",
+    "rotate_secret",
+    "cancel_rotate_secret",
+    "put_secret_value",
+    "list_secret_version_ids",
+    "list_secrets",
+    "delete_secret",
+    "restore_secret",
+    "update_secret_version_stage",
+)
+
+
+def patch_rotation_engine(patch: str) -> None:
+    from moto.events import models as events_models
+    from moto.secretsmanager import exceptions, models, responses
+
+    backend = require(models, patch, "SecretsManagerBackend")
+    original = require(backend, patch, "rotate_secret", "cancel_rotate_secret", "put_secret_value", "update_secret")
+    require(backend, patch, "_client_request_token_validator", "_is_valid_identifier")
+    require(models, patch, "ReplicaSecret", "secretsmanager_backends")
+    require(
+        models.FakeSecret, patch, "remove_version_stages_from_old_versions", "to_short_dict", "to_dict", "is_deleted"
+    )
+    require(
+        exceptions,
+        patch,
+        "SecretNotFoundException",
+        "OperationNotPermittedOnReplica",
+        "InvalidRequestException",
+        "InvalidParameterException",
+        "SecretsManagerClientError",
+    )
+    require(events_models, patch, "events_backends")
+    require(events_models.EventsBackend, patch, "put_events")
+    _lock_responses(patch, require(responses, patch, "SecretsManagerResponse"))
+    engine().installed = True
+    if getattr(original, MARK, None):
+        return
+    if missing := [name for name in _ROTATE_PARAMS if name not in inspect.signature(original).parameters]:
+        raise broken(patch, f"SecretsManagerBackend.rotate_secret lost its parameters {missing}")
+
+    def rotate_secret(
+        self: Any,
+        secret_id: str,
+        client_request_token: str | None = None,
+        rotation_lambda_arn: str | None = None,
+        rotation_rules: dict[str, Any] | None = None,
+        rotate_immediately: bool = True,
+    ) -> str:
+        return engine().rotate_secret(
+            self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately
+        )
+
+    install(backend, rotate_secret, patch)
+    _wrap_cancel(backend, patch)
+    for name in ("put_secret_value", "update_secret"):
+        _wrap_manual_change(backend, name, patch)
+
+
+def _lock_responses(patch: str, response_class: Any) -> None:
+    """Every Secrets Manager request the emulator serves runs under SECRETS_LOCK."""
+    require(response_class, patch, *_RESPONSE_ACTIONS)
+    for name in _RESPONSE_ACTIONS:
+        action = getattr(response_class, name)
+        if getattr(action, MARK + "_lock", None):
+            continue
+
+        def locked(self: Any, __action: Callable[..., Any] = action) -> Any:
+            with SECRETS_LOCK:
+                return __action(self)
+
+        functools.update_wrapper(locked, action)
+        setattr(locked, MARK + "_lock", patch)
+        setattr(response_class, name, locked)
+
+
+def _wrap_cancel(backend: Any, patch: str) -> None:
+    original = backend.cancel_rotate_secret
+
+    @functools.wraps(original)
+    def cancel_rotate_secret(self: Any, secret_id: str) -> str:
+        with SECRETS_LOCK:
+            answer = original(self, secret_id)
+            engine().cancel(self.secrets[secret_id])
+            return str(answer)
+
+    install(backend, cancel_rotate_secret, patch)
+
+
+def _wrap_manual_change(backend: Any, name: str, patch: str) -> None:
+    original = getattr(backend, name)
+
+    @functools.wraps(original)
+    def changed(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+        with SECRETS_LOCK:
+            secret = self.secrets.get(secret_id) if self._is_valid_identifier(secret_id) else None
+            versions = getattr(secret, "versions", {})
+            before = next((v for v, data in versions.items() if "AWSCURRENT" in data["version_stages"]), None)
+            answer = original(self, secret_id, *args, **kwargs)
+            if secret is not None:
+                engine().after_manual_change(secret, before)
+            return answer
+
+    install(backend, changed, patch)

@@ -1,0 +1,267 @@
+"""The emulator's rotation engine stand-in: RotateSecret, the rotation functions, retries and events, as on AWS."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from daemon.events import RotationEvent, parse_message
+from tests.support import boto, wait_until
+from tests.support.rotation import (
+    FUNCTION_ARN,
+    Failure,
+    configure,
+    raw_state,
+    state,
+    wait_for_outcome,
+    wait_until_idle,
+)
+
+ALWAYS = None
+
+
+@pytest.fixture(autouse=True)
+def _rotations_settle(endpoint: str) -> Iterator[None]:
+    """No rotation of this test still runs (and publishes events) when the next test starts."""
+    yield
+    wait_until_idle(endpoint)
+
+
+def database_secret(endpoint: str, username: str = "app") -> str:
+    """A secret holding database credentials, as the rotation templates expect; returns its ARN."""
+    value = {"engine": "postgres", "host": "db.internal", "username": username, "password": uuid.uuid4().hex}
+    name = f"rotation/{uuid.uuid4().hex[:10]}"
+    return str(boto("secretsmanager", endpoint).create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
+
+
+def current_version(endpoint: str, arn: str) -> str:
+    stages = boto("secretsmanager", endpoint).describe_secret(SecretId=arn)["VersionIdsToStages"]
+    return next(version for version, labels in stages.items() if "AWSCURRENT" in labels)
+
+
+def values_of(endpoint: str, arn: str) -> list[str]:
+    """Every value the secret's versions hold."""
+    sm = boto("secretsmanager", endpoint)
+    found = []
+    for version in sm.describe_secret(SecretId=arn)["VersionIdsToStages"]:
+        with contextlib.suppress(sm.exceptions.ResourceNotFoundException):  # a version staged with no value yet
+            found.append(sm.get_secret_value(SecretId=arn, VersionId=version)["SecretString"])
+    return found
+
+
+def test_rotate_secret_refuses_while_awspending_dangles(endpoint: str) -> None:
+    """AWSPENDING on a version other than AWSCURRENT: RotateSecret refuses, and the refusal is counted."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn)
+    sm.put_secret_value(SecretId=arn, SecretString="{}", VersionStages=["AWSPENDING"])
+    with pytest.raises(sm.exceptions.InvalidRequestException):
+        sm.rotate_secret(SecretId=arn)
+    assert state(endpoint, arn).refusals_by_reason == {"previous_rotation_incomplete": 1}
+    assert state(endpoint, arn).rotations == []
+
+
+def test_rotate_secret_accepts_awspending_on_awscurrent(endpoint: str) -> None:
+    """AWSPENDING on the AWSCURRENT version (what a successful rotation leaves): RotateSecret starts a rotation."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn)
+    current = current_version(endpoint, arn)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", MoveToVersionId=current)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "succeeded"
+
+
+def test_rotate_secret_accepts_awspending_absent(endpoint: str) -> None:
+    """No AWSPENDING anywhere: RotateSecret starts a rotation."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "succeeded"
+
+
+def test_rotate_secret_refuses_without_a_rotation_function(endpoint: str) -> None:
+    """No function attached to the secret and none in the call: RotateSecret refuses, as on AWS."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    with pytest.raises(sm.exceptions.InvalidRequestException):
+        sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30})
+    assert "AWSPENDING" not in str(sm.describe_secret(SecretId=arn)["VersionIdsToStages"])
+
+
+def test_the_new_version_id_is_the_client_request_token(endpoint: str) -> None:
+    """The token becomes the new version's id, staged AWSPENDING before createSecret puts a value in it."""
+    sm, arn, token = boto("secretsmanager", endpoint), database_secret(endpoint), str(uuid.uuid4())
+    configure(endpoint, arn, failures=[Failure("createSecret", ALWAYS)], retries=0)
+    answer = sm.rotate_secret(SecretId=arn, ClientRequestToken=token)
+    assert answer["VersionId"] == token
+    wait_for_outcome(endpoint, arn, token)
+    assert state(endpoint, arn).holder("AWSPENDING") == token
+    with pytest.raises(sm.exceptions.ResourceNotFoundException):
+        sm.get_secret_value(SecretId=arn, VersionId=token)
+
+
+def test_a_repeated_call_with_the_same_token_starts_nothing(endpoint: str) -> None:
+    """RotateSecret again with the running rotation's token answers the same version and starts no rotation."""
+    sm, arn, token = boto("secretsmanager", endpoint), database_secret(endpoint), str(uuid.uuid4())
+    configure(endpoint, arn, failures=[Failure("createSecret", ALWAYS)], retries=2, retry_delay_s=30)
+    sm.rotate_secret(SecretId=arn, ClientRequestToken=token)
+    again = sm.rotate_secret(SecretId=arn, ClientRequestToken=token)
+    assert again["VersionId"] == token
+    assert len(state(endpoint, arn).rotations) == 1
+    sm.cancel_rotate_secret(SecretId=arn)  # ends the rotation instead of waiting out its retries
+
+
+def test_a_single_user_rotation_succeeds_and_awscurrent_works_after(endpoint: str) -> None:
+    """All four steps run: AWSCURRENT moves to the token, its password logs in, and the old one no longer does."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, strategy="single-user")
+    old = current_version(endpoint, arn)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "succeeded"
+    after = state(endpoint, arn)
+    assert (after.holder("AWSCURRENT"), after.holder("AWSPREVIOUS"), after.current_works) == (token, old, True)
+    assert after.db_accepts == [token]
+    assert "LastRotatedDate" in sm.describe_secret(SecretId=arn)
+
+
+def test_set_secret_failing_after_the_change_leaves_awscurrent_broken(endpoint: str) -> None:
+    """setSecret changed the database, then failed: AWSCURRENT no longer logs in; only the pending version does."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", ALWAYS, after=True)], retries=0)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    outcome = wait_for_outcome(endpoint, arn, token)
+    assert (outcome.status, outcome.attempts[-1].failed_step) == ("failed", "setSecret")
+    after = state(endpoint, arn)
+    assert (after.current_works, after.db_accepts, after.holder("AWSPENDING")) == (False, [token], token)
+
+
+def test_alternating_users_keep_awscurrent_working_through_a_set_secret_failure(endpoint: str) -> None:
+    """Alternating users: setSecret sets the other user's password, so AWSCURRENT still logs in after it fails."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(
+        endpoint, arn, strategy="alternating-users", failures=[Failure("setSecret", ALWAYS, after=True)], retries=0
+    )
+    current = current_version(endpoint, arn)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "failed"
+    after = state(endpoint, arn)
+    assert (after.current_works, after.db_accepts) == (True, sorted([current, token]))
+    pending = json.loads(sm.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])
+    assert pending["username"] == "app_clone"
+
+
+def test_secrets_manager_retries_with_the_same_token_and_recovers(endpoint: str) -> None:
+    """A transient setSecret failure: Secrets Manager's retry, same token, finds the password set and finishes."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", 1, after=True)], retries=2, retry_delay_s=0.2)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    outcome = wait_for_outcome(endpoint, arn, token)
+    assert [(a.outcome, a.failed_step) for a in outcome.attempts] == [("failed", "setSecret"), ("succeeded", None)]
+    after = state(endpoint, arn)
+    assert (after.holder("AWSCURRENT"), after.current_works) == (token, True)
+
+
+def test_removing_awspending_makes_secrets_managers_retry_fail(endpoint: str) -> None:
+    """AWSPENDING removed between attempts: the retry fails the function's pre-check, in its first step."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", 1)], retries=1, retry_delay_s=2.0)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    wait_until(lambda: (r := state(endpoint, arn).rotation(token)) and r.attempts[0].outcome == "failed")
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    outcome = wait_for_outcome(endpoint, arn, token)
+    assert (outcome.status, len(outcome.attempts)) == ("failed", 2)
+    assert (outcome.attempts[1].failed_step, outcome.attempts[1].reason) == ("createSecret", "not_pending")
+
+
+def test_cancel_rotate_secret_stops_the_retries(endpoint: str) -> None:
+    """CancelRotateSecret during a rotation: no further attempt runs, and the labels stay as they were."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", ALWAYS)], retries=5, retry_delay_s=30)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    wait_until(lambda: (r := state(endpoint, arn).rotation(token)) and r.attempts[0].outcome == "failed")
+    sm.cancel_rotate_secret(SecretId=arn)
+    outcome = wait_for_outcome(endpoint, arn, token)
+    assert (outcome.status, len(outcome.attempts)) == ("cancelled", 1)
+    assert state(endpoint, arn).holder("AWSPENDING") == token
+    assert sm.describe_secret(SecretId=arn)["RotationEnabled"] is False
+
+
+def test_a_test_rotation_runs_test_secret_and_removes_its_version(endpoint: str) -> None:
+    """RotateImmediately=false: testSecret runs on an AWSPENDING version that is removed afterwards."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    before = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    answer = sm.rotate_secret(SecretId=arn, RotationLambdaARN=FUNCTION_ARN, RotateImmediately=False)
+    outcome = wait_for_outcome(endpoint, arn, answer["VersionId"])
+    assert (outcome.test, outcome.status) == (True, "succeeded")
+    described = sm.describe_secret(SecretId=arn)
+    assert (described["VersionIdsToStages"], described["RotationEnabled"]) == (before, True)
+
+
+def test_a_plain_secret_gets_a_new_random_value(endpoint: str) -> None:
+    """A value that is not database credentials gets the generic function: a new value becomes AWSCURRENT."""
+    sm = boto("secretsmanager", endpoint)
+    arn = str(sm.create_secret(Name=f"plain/{uuid.uuid4().hex[:10]}", SecretString="not json")["ARN"])
+    token = sm.rotate_secret(SecretId=arn, RotationLambdaARN=FUNCTION_ARN)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "succeeded"
+    assert sm.get_secret_value(SecretId=arn)["VersionId"] == token
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] != "not json"
+
+
+def test_a_value_put_by_hand_abandons_the_rotation(endpoint: str) -> None:
+    """PutSecretValue of a new AWSCURRENT during a rotation: AWSPENDING is removed and the rotation abandoned."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", ALWAYS)], retries=5, retry_delay_s=30)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "app", "password": "by-hand"}))
+    assert wait_for_outcome(endpoint, arn, token).status == "abandoned"
+    assert state(endpoint, arn).holder("AWSPENDING") is None
+
+
+def _rotation_events(endpoint: str, queue_url: str, arn: str, wanted: int) -> list[RotationEvent]:
+    """The parsed rotation events for `arn` in the queue, once `wanted` of them have arrived."""
+    sqs, found = boto("sqs", endpoint), {}
+
+    def arrived() -> bool:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            parsed = parse_message(message["Body"])
+            if isinstance(parsed, RotationEvent) and parsed.secret_arn == arn:
+                found[parsed.event_id] = parsed
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(found) >= wanted
+
+    wait_until(arrived)
+    return sorted(found.values(), key=lambda event: event.event_time)
+
+
+def test_rotation_events_reach_the_provisioned_queue_and_parse(endpoint: str, stack: dict[str, str]) -> None:
+    """Each attempt's events go through the real rules to the queue and parse to the rotation's id and step."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("setSecret", 1)], retries=2, retry_delay_s=0.2)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    rotation = wait_for_outcome(endpoint, arn, token)
+    events = _rotation_events(endpoint, stack["queue_url"], arn, wanted=4)
+    names = sorted(event.event_name for event in events)
+    assert names == ["RotationFailed", "RotationStarted", "RotationStarted", "RotationSucceeded"]
+    assert {event.rotation_id for event in events} == {rotation.rotation_id}
+    assert {event.kind for event in events} == {"service"}
+    assert len({event.event_id for event in events}) == 4
+    failed = next(event for event in events if event.event_name == "RotationFailed")
+    assert (failed.failed_step, FUNCTION_ARN in str(failed.error_message)) == ("setSecret", True)
+
+
+def test_the_state_endpoint_never_shows_a_password(endpoint: str) -> None:
+    """After rotations that succeed and fail, no value any version holds appears in the state endpoint's answer."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, strategy="alternating-users")
+    assert wait_for_outcome(endpoint, arn, sm.rotate_secret(SecretId=arn)["VersionId"]).status == "succeeded"
+    configure(endpoint, arn, strategy="alternating-users", failures=[Failure("testSecret", 1)], retries=0)
+    assert wait_for_outcome(endpoint, arn, sm.rotate_secret(SecretId=arn)["VersionId"]).status == "failed"
+    body = raw_state(endpoint, arn)
+    passwords: list[Any] = [json.loads(value)["password"] for value in values_of(endpoint, arn)]
+    assert len(passwords) >= 2
+    assert [password for password in passwords if password in body] == []
