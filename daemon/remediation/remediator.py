@@ -30,11 +30,10 @@ from daemon.logs import get_logger
 from daemon.remediation.budget import AttemptLedger
 from daemon.remediation.claims import Claim, ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
-from daemon.remediation.notify import Delivery, Notification, Notifier, notification_for, outbox_for
+from daemon.remediation.notify import Notification, Notifier, outbox_for
 from daemon.remediation.outcome import (
     ACTING,
     DRY_RUN,
-    RECOVERED,
     RETRY_DUE,
     ROTATED,
     SETTLING,
@@ -56,6 +55,7 @@ from daemon.remediation.plan import (
     plan_remediation,
     still_needed,
 )
+from daemon.remediation.recovery import Recovery
 from daemon.remediation.state import Failure, SecretState
 from daemon.remediation.world import World
 from daemon.table import utc_iso
@@ -65,7 +65,10 @@ FAILED, SUCCEEDED = "RotationFailed", "RotationSucceeded"
 PASS_BACKOFF_S = 60.0  # after a pass failed on AWS errors: 60 s, then doubling, up to RETRY_CAP_S
 OUTBOX_RETRY_S = 60.0  # a notification whose publish failed is sent again this much later
 # Reasons that mean the failure needs nothing more: it closes (no "recovered" notice will come for it).
-_CLOSES = frozenset({Reason.SECRET_GONE, Reason.POLICY_OFF, Reason.ROTATED_SINCE, Reason.ABANDONED})
+_CLOSES = frozenset(
+    {Reason.SECRET_GONE, Reason.POLICY_OFF, Reason.ROTATED_SINCE, Reason.ABANDONED, Reason.PENDING_PROMOTED}
+    | {Reason.ROLLED_BACK, Reason.CURRENT_MOVED}
+)
 _FINISHED = {  # stage -> the log event that ends a first pass
     RETRY_DUE: "remediation.retry_scheduled",
     Resolution.REMEDIATED.value: "remediation.applied",
@@ -106,6 +109,7 @@ class Remediator:
         self.rng = rng or random.Random()
         self.retry = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s}
         self.log = get_logger("remediation")
+        self.recovery = Recovery(world, claims, notifier, metrics)
 
     # --- entry points ---------------------------------------------------------------------------------------
     async def on_event(self, event: RotationEvent, outcome: Outcome) -> None:
@@ -122,7 +126,7 @@ class Remediator:
             elif event.event_name == FAILED:
                 await self._settle(event)
             else:
-                await self._recover(event)
+                await self.recovery.on_success(event)
         except PermanentAwsError as exc:
             # Not worth a redelivery; a claim left behind is taken over by the job once it is due.
             self.log.error("remediation.failed", error=str(exc), **_ids(event))
@@ -362,29 +366,6 @@ class Remediator:
             return
         with contextlib.suppress(AwsError, ClaimLost):
             await self._flush(claim)
-
-    # --- a later success ------------------------------------------------------------------------------------
-    async def _recover(self, event: RotationEvent) -> None:
-        """A RotationSucceeded closes the secret's open failures (up to its time); people who were told about
-        one hear it recovered, once. A failure still settling closes quietly: Secrets Manager's retry fixed it."""
-        cutoff = utc_iso(event.event_time)
-        failures = [c for c in await self.claims.open_claims(event.secret_arn) if str(c.get("failed_at")) <= cutoff]
-        if not failures:
-            return
-        told = sorted(str(c["rotation_id"]) for c in failures if c.get("stage") != SETTLING)
-        if told:
-            details = {"recovered_rotations": told, "event_id": event.event_id}
-            success = Failure.from_event(event)  # the notification's subject: this rotation, which succeeded
-            delivered = await self.notifier.send(notification_for(Kind.RECOVERED, success, details, None))
-            if delivered is Delivery.IN_FLIGHT:  # a replica died mid-publish, or is publishing: close only once sent
-                raise TransientAwsError("sns", "publish", "NotificationInFlight", "the recovered notice is in flight")
-        for item in failures:
-            quiet = item.get("stage") == SETTLING
-            fields = {"stage": RECOVERED, "recovered_by": event.rotation_id}
-            if quiet:
-                fields["reason"] = "recovered_while_settling"
-            closed = await self.claims.close(item, fields)
-            self.log.info("remediation.recovered", failed_rotation_id=item["rotation_id"], closed=closed, **_ids(event))
 
 
 def _at(text: Any) -> datetime:
