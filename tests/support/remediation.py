@@ -23,24 +23,25 @@ from daemon.remediation.build import build_remediator
 from daemon.remediation.job import RetryJob
 from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.remediator import Remediator
+from daemon.remediation.state import Failure
 from daemon.table import from_dynamo
-from tests.support import REGION, boto
+from tests.support import REGION, boto, rotation
 
 SERVICES = ("dynamodb", "secretsmanager", "sns", "ssm", "sts")  # what remediation uses: fewer clients to open
 CANARY = "CANARY-rotaudit-s3cr3t-VALUE"  # secret values in these tests: must never leave Secrets Manager
 
 
 class FakeClock:
-    """The remediators' clock: real time at the start, then moved by the test."""
+    """The remediators' clock: real time (AWS's events carry real times), moved ahead by the test."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.offset = timedelta(0)
 
     def __call__(self) -> datetime:
-        return self.now
+        return datetime.now(UTC) + self.offset
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.offset += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -53,28 +54,21 @@ class Replica:
     metrics: Metrics
 
     async def feed(self, envelope: dict[str, Any]) -> None:
-        """Process one delivery of `envelope` the way the consumer would: audit, then hooks."""
+        """Process one delivery of `envelope` the way the consumer would: audit, then hooks; it must be done."""
+        verdict = await self.deliver(envelope)
+        assert verdict is Verdict.DONE, verdict
+
+    async def deliver(self, envelope: dict[str, Any]) -> Verdict:
+        """Process one delivery; the verdict (RETRY: SQS would deliver it again after the visibility timeout)."""
         message = Message(message_id=str(uuid.uuid4()), body=json.dumps(envelope), receipt_handle="r")
         (disposition,) = await self.processor.process([message])
-        assert disposition.verdict is Verdict.DONE, disposition
+        return disposition.verdict
 
     def count(self, action: str, outcome: str) -> float:
         return self.sample("rotaudit_remediations_total", action=action, outcome=outcome)
 
     def sample(self, name: str, **labels: str) -> float:
         return float(self.metrics.registry.get_sample_value(name, labels) or 0.0)
-
-
-def config(endpoint: str, stack: dict[str, str], **extra: str) -> Config:
-    env = {
-        "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL": endpoint,
-        "ROTAUDIT_QUEUE_URL": stack["queue_url"],
-        "ROTAUDIT_AUDIT_TABLE": stack["table_name"],
-        "ROTAUDIT_SNS_TOPIC_ARN": stack["topic_arn"],
-        **extra,
-    }
-    return load_config(env)
 
 
 @contextlib.asynccontextmanager
@@ -104,25 +98,68 @@ class Secret:
     arn: str
     name: str
     current: str
-    pending: str | None
-    previous: str | None
 
 
-def make_secret(endpoint: str, *, tags: dict[str, str] | None = None, pending: str = "dangling") -> Secret:
-    """A secret with rotation enabled and AWSPENDING `dangling` (its own version), `on_current`, or `none`."""
+def config(endpoint: str, stack: dict[str, str], **extra: str) -> Config:
+    """The daemon's settings for these tests: no settle time unless a test asks for one."""
+    env = {
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "ROTAUDIT_QUEUE_URL": stack["queue_url"],
+        "ROTAUDIT_AUDIT_TABLE": stack["table_name"],
+        "ROTAUDIT_SNS_TOPIC_ARN": stack["topic_arn"],
+        "ROTAUDIT_REMEDIATION_SETTLE_S": "0",
+        **extra,
+    }
+    return load_config(env)
+
+
+def rotating_secret(
+    endpoint: str,
+    *,
+    strategy: str = "single-user",
+    failures: list[rotation.Failure] | None = None,
+    retries: int = 0,
+    tags: dict[str, str] | None = None,
+) -> Secret:
+    """Database credentials (a canary password) rotated by the stand-in's function of `strategy`, which fails as
+    `failures` say; Secrets Manager retries a failed rotation `retries` times."""
     sm = boto("secretsmanager", endpoint)
     name = f"remediation-test/{uuid.uuid4().hex[:8]}"
-    tag_list = [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
-    arn = str(sm.create_secret(Name=name, SecretString=f"{CANARY}-1", Tags=tag_list)["ARN"])
-    # moto enables rotation only through RotateSecret; without a Lambda it promotes a copy at once.
-    sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
-    if pending == "dangling":
-        sm.put_secret_value(SecretId=arn, SecretString=f"{CANARY}-2", VersionStages=["AWSPENDING"])
-    elif pending == "on_current":
-        current = labels(endpoint, arn)["AWSCURRENT"]
-        sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", MoveToVersionId=current)
-    found = labels(endpoint, arn)
-    return Secret(arn, name, found["AWSCURRENT"], found.get("AWSPENDING"), found.get("AWSPREVIOUS"))
+    value = {"engine": "postgres", "host": "db.internal", "username": "app", "password": f"{CANARY}-{uuid.uuid4().hex}"}
+    tag_list = [{"Key": key, "Value": value} for key, value in {"rotaudit:strategy": strategy, **(tags or {})}.items()]
+    if strategy == "unknown":
+        tag_list = [t for t in tag_list if t["Key"] != "rotaudit:strategy"]
+    arn = str(sm.create_secret(Name=name, SecretString=json.dumps(value), Tags=tag_list)["ARN"])
+    function = "single-user" if strategy == "unknown" else strategy
+    rotation.configure(endpoint, arn, strategy=function, failures=failures, retries=retries, retry_delay_s=0.2)
+    return Secret(arn, name, labels(endpoint, arn)["AWSCURRENT"])
+
+
+def rotate(endpoint: str, secret: Secret, token: str | None = None) -> rotation.Rotation:
+    """Start a rotation as Secrets Manager's schedule would, and wait until it has settled."""
+    params = {"ClientRequestToken": token} if token else {}
+    started = boto("secretsmanager", endpoint).rotate_secret(SecretId=secret.arn, **params)["VersionId"]
+    return rotation.wait_for_outcome(endpoint, secret.arn, started)
+
+
+async def pump(endpoint: str, queue_url: str, *group: Replica) -> list[str]:
+    """Deliver what the rules put on the queue (the stand-in's events) to the replicas in turn; their names."""
+    sqs, names, empty = boto("sqs", endpoint), [], 0
+    while empty < 2:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        empty = 0 if got else empty + 1
+        for index, message in enumerate(got):
+            envelope = json.loads(message["Body"])
+            names.append(str(envelope.get("detail", {}).get("eventName") or envelope.get("detail-type")))
+            await group[index % len(group)].feed(envelope)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return names
+
+
+def retry_token(secret: Secret, rotation_id: str) -> str:
+    """The ClientRequestToken rotaudit's retry of that failed rotation uses."""
+    return Failure(secret.arn, secret.name, rotation_id, datetime.now(UTC)).new_version_token
 
 
 def labels(endpoint: str, arn: str) -> dict[str, str]:
