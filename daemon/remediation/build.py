@@ -33,12 +33,13 @@ def build_remediator(
     holder: str = "",
     retry_base_s: float = RETRY_BASE_S,
     retry_cap_s: float = RETRY_CAP_S,
+    world: World | None = None,
 ) -> Remediator:
     """The remediator the settings describe; `holder` names this replica on its claims (default: host/pid/random)."""
     holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     table, lease_s = config.audit_table, config.claim_lease_s
     return Remediator(
-        World(aws, table),
+        world or World(aws, table),
         config,
         claims=ClaimStore(aws, table, holder=holder, lease_s=lease_s, clock=clock),
         attempts=AttemptLedger(aws, table, clock=clock),

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.audit import Outcome
@@ -158,7 +158,7 @@ class Remediator:
         started = time.monotonic()
         self.log.info("remediation.claimed", fence=claim.fence, stage=claim.stage, **_failure_ids(claim.failure))
         try:
-            await self._flush(claim)  # a notification a failed publish left behind goes first
+            await self._flush(claim, keep_lease=True)  # a notification a failed publish left behind goes first
             if claim.stage in (SETTLING, ACTING):
                 await self._remediate(claim)
             elif claim.stage == RETRY_DUE and _at(claim.item.get("retry_at")) <= self.clock():
@@ -316,8 +316,10 @@ class Remediator:
         await self.claims.save(claim, fields, due_at=due)
         await self._flush(claim)
 
-    async def _flush(self, claim: Claim) -> None:
-        """Publish the claim's outbox, if any, and clear it; a failed publish is logged and left for the job."""
+    async def _flush(self, claim: Claim, *, keep_lease: bool = False) -> None:
+        """Publish the claim's outbox, if any, and clear it; a failed publish is logged and left for the job.
+
+        `keep_lease`: the pass goes on after this, so the claim stays held until its own save."""
         box = claim.item.get("outbox")
         if not box:
             return
@@ -331,7 +333,8 @@ class Remediator:
         except AwsError as exc:
             self.log.warning("remediation.notify_failed", error=str(exc), **_failure_ids(failure))
             return
-        await self.claims.save(claim, {"outbox": None}, due_at=self._next_due(claim, outbox_done=True))
+        lease = _ms_time(claim.item["due_at_ms"]) if keep_lease and "due_at_ms" in claim.item else None
+        await self.claims.save(claim, {"outbox": None}, due_at=lease or self._next_due(claim, outbox_done=True))
 
     def _next_due(self, claim: Claim, *, outbox_done: bool = False) -> datetime | None:
         """When the claim needs attention next: its scheduled retry, its outbox, or never."""
@@ -366,6 +369,10 @@ class Remediator:
             return
         with contextlib.suppress(AwsError, ClaimLost):
             await self._flush(claim)
+
+
+def _ms_time(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
 def _at(text: Any) -> datetime:

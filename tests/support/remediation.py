@@ -6,7 +6,7 @@ import contextlib
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from daemon.remediation.job import RetryJob
 from daemon.remediation.metrics import RemediationMetrics
 from daemon.remediation.remediator import Remediator
 from daemon.remediation.state import Failure
+from daemon.remediation.world import World
 from daemon.table import from_dynamo
 from tests.support import REGION, boto, rotation
 
@@ -72,7 +73,11 @@ class Replica:
 
 
 @contextlib.asynccontextmanager
-async def replicas(count: int, cfg: Config, clock: FakeClock) -> AsyncIterator[list[Replica]]:
+async def replicas(
+    count: int, cfg: Config, clock: FakeClock, world: Callable[[Aws], World] | None = None
+) -> AsyncIterator[list[Replica]]:
+    """`count` replicas' remediation parts; `world` builds each one's view of AWS (a stand-in, where the emulator
+    cannot produce what a test needs)."""
     async with AsyncExitStack() as stack:
         made: list[Replica] = []
         for index in range(count):
@@ -87,6 +92,7 @@ async def replicas(count: int, cfg: Config, clock: FakeClock) -> AsyncIterator[l
                 clock=clock,
                 rng=random.Random(index),
                 holder=f"replica-{index}",
+                world=world(aws) if world else None,
             )
             processor = Processor(AuditStore(aws, cfg.audit_table), metrics, hooks=[remediator.on_event])
             made.append(Replica(remediator, processor, RetryJob(remediator), metrics))

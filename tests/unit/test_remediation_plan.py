@@ -421,3 +421,14 @@ def test_plan_survives_a_round_trip_through_an_item() -> None:
     assert again.reason is Reason.ROLLED_BACK
     assert again.resolution is Resolution.REMEDIATED
     assert again.may_hold == plan.may_hold
+
+
+def test_a_claim_keeps_its_newest_results_and_counts_the_rest() -> None:
+    """However many passes a failure takes, its claim item keeps 20 results and the number dropped."""
+    from daemon.remediation.claims import RESULTS_KEPT, bounded
+
+    results = [{"action": "rotate", "result": "failed", "n": n} for n in range(RESULTS_KEPT + 7)]
+    kept = bounded({"results": results, "results_dropped": 3})
+    assert [r["n"] for r in kept["results"]] == list(range(7, RESULTS_KEPT + 7))
+    assert kept["results_dropped"] == 10
+    assert bounded({"results": results[:5]}) == {"results": results[:5]}
