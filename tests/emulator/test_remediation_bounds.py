@@ -27,6 +27,7 @@ from tests.support.remediation import (
     labels,
     parsed,
     pump,
+    receive_envelopes,
     remediation_items,
     replicas,
     retry_token,
@@ -65,7 +66,7 @@ async def test_a_permanent_error_escalates_once_after_the_capped_passes(endpoint
     rotate(endpoint, secret)
     cfg = config(endpoint, stack, ROTAUDIT_REMEDIATION_MAX_PASSES="3")
     async with replicas(1, cfg, clock, world=lambda aws: DeniedWorld(aws, cfg.audit_table)) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)  # pass 1 fails
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")  # pass 1 fails
         for _ in range(6):
             clock.advance(3600)
             await replica.job.run_once()
@@ -85,7 +86,7 @@ async def test_a_failed_publish_never_blocks_the_retry_schedule(endpoint: str, s
     clock = FakeClock()
     failed = rotate(endpoint, secret)
     async with replicas(1, config(endpoint, {**stack, "topic_arn": topic_arn}), clock) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
         assert (item["status"], item.get("retry_at") is not None) == ("retry_due", True)
         boto("sns", endpoint).create_topic(Name=topic_name)
@@ -103,11 +104,15 @@ async def test_a_recovered_notice_survives_a_crash_mid_publish(endpoint: str, st
     notes, clock = subscribe(endpoint, stack["topic_arn"]), FakeClock()
     failed = rotate(endpoint, secret)
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         clock.advance(RETRY_WAIT_S)
         await replica.job.run_once()
         wait_for_outcome(endpoint, secret.arn, retry_token(secret, failed.rotation_id))
-        successes = [e for e in receive_events(endpoint, stack["queue_url"]) if "Succeeded" in e["detail"]["eventName"]]
+        successes = [
+            e
+            for e in receive_envelopes(endpoint, stack["queue_url"], until="RotationSucceeded")
+            if "Succeeded" in e["detail"]["eventName"]
+        ]
         (success,) = successes
         plant_sending_marker(endpoint, stack["table_name"], secret.arn, parsed(success).rotation_id, clock())
         assert await replica.deliver(success) is Verdict.RETRY  # in flight elsewhere: hand the message back
@@ -143,7 +148,7 @@ async def test_a_forged_finish_failure_never_rolls_back_a_rotated_secret(endpoin
     assert rotate(endpoint, secret).status == "succeeded"
     before = labels(endpoint, secret.arn)
     async with replicas(1, config(endpoint, stack), FakeClock()) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
         await replica.feed(build_event("RotationFailed", secret.arn, step="finishSecret"))
         assert replica.count("rollback", "applied") == 0
     assert labels(endpoint, secret.arn) == before
@@ -156,7 +161,7 @@ async def test_a_forged_success_does_not_close_a_real_failure(endpoint: str, sta
     rotate(endpoint, secret)
     cfg = config(endpoint, stack, ROTAUDIT_REMEDIATION_SETTLE_S="3600")
     async with replicas(1, cfg, FakeClock()) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         await replica.feed(build_event("RotationSucceeded", secret.arn))
         assert replica.count("none", "unconfirmed") == 1
     (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
@@ -170,7 +175,7 @@ async def test_an_event_from_another_account_or_region_changes_nothing(
     """An event whose account or region is not the secret's own (and ours) is audited but never acted on."""
     secret = rotating_secret(endpoint, failures=[Fault("setSecret", ALWAYS)])
     rotate(endpoint, secret)
-    receive_events(endpoint, stack["queue_url"])  # the real events are not this test's
+    receive_envelopes(endpoint, stack["queue_url"], until="RotationFailed")  # the real events are not this test's
     before = labels(endpoint, secret.arn)
     async with replicas(1, config(endpoint, stack), FakeClock()) as (replica,):
         await replica.feed(build_event("RotationFailed", secret.arn, step="setSecret", **spoof))
@@ -185,7 +190,8 @@ async def test_a_crashed_holders_claim_is_taken_over_and_its_late_writes_refused
     """A holder that died after taking a settled claim blocks no one past its lease, and cannot act once fenced out."""
     secret = rotating_secret(endpoint, failures=[Fault("setSecret", ALWAYS)])
     rotate(endpoint, secret)
-    (failure_event,) = [e for e in receive_events(endpoint, stack["queue_url"]) if "Failed" in e["detail"]["eventName"]]
+    envelopes = receive_envelopes(endpoint, stack["queue_url"], until="RotationFailed")
+    (failure_event,) = [e for e in envelopes if "Failed" in e["detail"]["eventName"]]
     clock = FakeClock()
     cfg = config(endpoint, stack, ROTAUDIT_CLAIM_LEASE_S="30", ROTAUDIT_REMEDIATION_SETTLE_S="10")
     async with Aws(REGION, endpoint_url=endpoint) as aws, replicas(1, cfg, clock) as (replica,):
@@ -213,11 +219,11 @@ async def test_events_caused_by_remediation_trigger_nothing(endpoint: str, stack
     failed = rotate(endpoint, secret)
     token = retry_token(secret, failed.rotation_id)
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         clock.advance(RETRY_WAIT_S)
         await replica.job.run_once()
         wait_for_outcome(endpoint, secret.arn, token)
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
         after = labels(endpoint, secret.arn)
         echoes = [
             build_event("SecretLabelUpdated", secret.arn, version_id=failed.token, label="rotaudit-held-x"),
@@ -234,20 +240,6 @@ async def test_events_caused_by_remediation_trigger_nothing(endpoint: str, stack
     assert labels(endpoint, secret.arn) == after
     assert sorted(n["attributes"]["event"] for n in drain(endpoint, notes)) == ["recovered", "remediated"]
     assert len(remediation_items(endpoint, stack["table_name"], secret.arn)) == 1
-
-
-def receive_events(endpoint: str, queue_url: str) -> list[dict[str, object]]:
-    """Every envelope on the queue now, deleted (to deliver by hand)."""
-    import json
-
-    sqs, found, empty = boto("sqs", endpoint), [], 0
-    while empty < 2:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        empty = 0 if got else empty + 1
-        for message in got:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def plant_sending_marker(endpoint: str, table: str, arn: str, rotation_id: str, at: datetime) -> None:

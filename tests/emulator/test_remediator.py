@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -27,6 +26,7 @@ from tests.support.remediation import (
     drain,
     labels,
     pump,
+    receive_envelopes,
     remediation_items,
     replicas,
     retry_token,
@@ -95,7 +95,7 @@ async def test_a_row_of_the_table_on_the_stand_in(
     failed = rotate(endpoint, secret)
     assert failed.status == "failed"
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
-        assert "RotationFailed" in await pump(endpoint, stack["queue_url"], replica)
+        assert "RotationFailed" in await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
         assert item["reason"] == reason
         assert [r["action"] for r in item.get("results", [])] == actions
@@ -104,7 +104,7 @@ async def test_a_row_of_the_table_on_the_stand_in(
             assert await replica.job.run_once() == 1
             token = retry_token(secret, failed.rotation_id)
             assert wait_for_outcome(endpoint, secret.arn, token).status == "succeeded"
-            assert "RotationSucceeded" in await pump(endpoint, stack["queue_url"], replica)
+            assert "RotationSucceeded" in await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
             (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
             assert item["status"] == "recovered"
     assert_rules_kept(endpoint, secret.arn, current_works=works)
@@ -126,7 +126,7 @@ async def test_where_no_action_is_safe_it_escalates_once_with_what_to_do(
     failed = rotate(endpoint, secret)
     before = labels(endpoint, secret.arn)
     async with replicas(2, config(endpoint, stack), FakeClock()) as group:
-        events = await pump(endpoint, stack["queue_url"], *group)
+        events = await pump(endpoint, stack["queue_url"], *group, until="RotationFailed")
         await pump(endpoint, stack["queue_url"], *group)
     assert events.count("RotationFailed") == 1
     assert labels(endpoint, secret.arn) == before  # nothing moved
@@ -145,7 +145,7 @@ async def test_a_set_secret_failure_after_the_change_keeps_the_only_working_pass
     secret = rotating_secret(endpoint, failures=[Failure("setSecret", ALWAYS, after=True)])
     failed = rotate(endpoint, secret)
     async with replicas(1, config(endpoint, stack, ROTAUDIT_REMEDIATION_BUDGET="1"), FakeClock()) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
     found = state(endpoint, secret.arn)
     assert found.db_accepts == [failed.token]
     assert held_label(failed.token) in found.labels[failed.token]
@@ -159,12 +159,10 @@ async def test_remediation_waits_for_secrets_managers_own_retry(endpoint: str, s
     notes = subscribe(endpoint, stack["topic_arn"])
     token = boto_rotate(endpoint, secret.arn)
     async with replicas(1, config(endpoint, stack, ROTAUDIT_REMEDIATION_SETTLE_S="3600"), FakeClock()) as (replica,):
-        # The failure is delivered while Secrets Manager's retry is still running: nothing may touch AWSPENDING.
-        failure_seen = False
-        while not failure_seen:
-            failure_seen = "RotationFailed" in await pump(endpoint, stack["queue_url"], replica)
+        # The failure is delivered first, while Secrets Manager's retry runs: rotaudit only records it.
         assert wait_for_outcome(endpoint, secret.arn, token).status == "succeeded"
-        assert "RotationSucceeded" in await pump(endpoint, stack["queue_url"], replica)
+        events = await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+        assert events.index("RotationFailed") < events.index("RotationSucceeded")
         assert await replica.job.run_once() == 0
     assert drain(endpoint, notes) == []
     (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
@@ -185,7 +183,7 @@ async def test_a_late_failure_of_a_rotation_that_succeeded_is_never_rolled_back(
     assert finished.status == "succeeded"
     after_rotation = labels(endpoint, secret.arn)
     async with replicas(1, config(endpoint, stack), FakeClock()) as (replica,):
-        events = await pump(endpoint, stack["queue_url"], replica)
+        events = await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
     assert events.index("RotationFailed") < events.index("RotationSucceeded")
     assert labels(endpoint, secret.arn) == after_rotation
     (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
@@ -200,13 +198,13 @@ async def test_three_replicas_and_repeated_deliveries_remediate_once_and_notify_
     secret = rotating_secret(endpoint, failures=[Failure("setSecret", 1)])
     notes, clock = subscribe(endpoint, stack["topic_arn"]), FakeClock()
     failed = rotate(endpoint, secret)
-    sqs_events = receive_all(endpoint, stack["queue_url"])
+    sqs_events = receive_envelopes(endpoint, stack["queue_url"], until="RotationFailed")
     async with replicas(3, config(endpoint, stack), clock) as group:
         await asyncio.gather(*(group[i % 3].feed(e) for i, e in enumerate(sqs_events * 3)))
         clock.advance(RETRY_WAIT_S)
         await asyncio.gather(*(r.job.run_once() for r in group))
         wait_for_outcome(endpoint, secret.arn, retry_token(secret, failed.rotation_id))
-        successes = receive_all(endpoint, stack["queue_url"])
+        successes = receive_envelopes(endpoint, stack["queue_url"], until="RotationSucceeded")
         verdicts = await asyncio.gather(*(group[i % 3].deliver(e) for i, e in enumerate(successes * 3)))
         # A delivery that meets another replica's notice in flight is handed back; its redelivery finds it sent.
         again = [e for e, verdict in zip(successes * 3, verdicts, strict=True) if verdict is Verdict.RETRY]
@@ -230,7 +228,7 @@ async def test_dry_run_records_and_notifies_the_plan_but_changes_nothing(endpoin
     rotate(endpoint, secret)
     before = labels(endpoint, secret.arn)
     async with replicas(1, config(endpoint, stack, ROTAUDIT_REMEDIATION_MODE="dry-run"), FakeClock()) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         assert replica.count("hold", "dry_run") == 1
     assert labels(endpoint, secret.arn) == before
     (note,) = drain(endpoint, notes)
@@ -246,11 +244,11 @@ async def test_the_history_reads_event_then_remediation_then_outcome(endpoint: s
     clock = FakeClock()
     failed = rotate(endpoint, secret)
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         clock.advance(RETRY_WAIT_S)
         await replica.job.run_once()
         wait_for_outcome(endpoint, secret.arn, retry_token(secret, failed.rotation_id))
-        await pump(endpoint, stack["queue_url"], replica)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
         async with Aws(REGION, endpoint_url=endpoint) as aws:
             history = await AuditStore(aws, stack["table_name"]).history(secret.arn)
     ordered = [(i["kind"], i.get("event_name", i.get("status")), i["rotation_id"]) for i in reversed(history)]
@@ -265,20 +263,6 @@ async def test_the_history_reads_event_then_remediation_then_outcome(endpoint: s
         ("remove_pending", "applied"),
         ("rotate", "applied"),
     ]
-
-
-def receive_all(endpoint: str, queue_url: str) -> list[dict[str, Any]]:
-    """Every message on the queue now, as envelopes, deleted (to deliver by hand, several times)."""
-    from tests.support import boto
-
-    sqs, found, empty = boto("sqs", endpoint), [], 0
-    while empty < 2:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        empty = 0 if got else empty + 1
-        for message in got:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def boto_rotate(endpoint: str, arn: str) -> str:

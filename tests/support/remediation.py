@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -149,18 +150,38 @@ def rotate(endpoint: str, secret: Secret, token: str | None = None) -> rotation.
     return rotation.wait_for_outcome(endpoint, secret.arn, started)
 
 
-async def pump(endpoint: str, queue_url: str, *group: Replica) -> list[str]:
-    """Deliver what the rules put on the queue (the stand-in's events) to the replicas in turn; their names."""
-    sqs, names, empty = boto("sqs", endpoint), [], 0
-    while empty < 2:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        empty = 0 if got else empty + 1
-        for index, message in enumerate(got):
-            envelope = json.loads(message["Body"])
-            names.append(str(envelope.get("detail", {}).get("eventName") or envelope.get("detail-type")))
-            await group[index % len(group)].feed(envelope)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+async def pump(endpoint: str, queue_url: str, *group: Replica, until: str = "") -> list[str]:
+    """Deliver what the rules put on the queue (the stand-in's events) to the replicas in turn; their names.
+
+    Reads until the queue is quiet and, when `until` names an event, until that event has been delivered (the
+    rules deliver a moment after the stand-in reports an outcome)."""
+    names: list[str] = []
+    for index, envelope in enumerate(receive_envelopes(endpoint, queue_url, until=until)):
+        names.append(event_name(envelope))
+        await group[index % len(group)].feed(envelope)
     return names
+
+
+def receive_envelopes(
+    endpoint: str, queue_url: str, *, until: str = "", timeout_s: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every envelope on the queue, deleted; with `until`, waiting (up to `timeout_s`) until one of that name came."""
+    sqs, found, empty = boto("sqs", endpoint), [], 0
+    deadline = time.monotonic() + timeout_s
+    while empty < (1 if until else 2) or (until and until not in map(event_name, found)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {until} on the queue within {timeout_s}s (got {[event_name(e) for e in found]})")
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if until else 0)
+        messages = got.get("Messages", [])
+        empty = 0 if messages else empty + 1
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def event_name(envelope: dict[str, Any]) -> str:
+    return str(envelope.get("detail", {}).get("eventName") or envelope.get("detail-type"))
 
 
 def retry_token(secret: Secret, rotation_id: str) -> str:
