@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 
 
 class Status(StrEnum):

@@ -24,7 +24,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.config import Config, ScanTarget
+from daemon.config import Config
+from daemon.config_values import ScanTarget
 from daemon.errors import AwsError, LeaseLost, PermanentAwsError
 from daemon.logs import get_logger
 from daemon.scan.lease import WindowLease

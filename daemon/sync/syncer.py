@@ -25,7 +25,8 @@ from typing import Any, TypedDict
 
 from daemon.audit import Outcome
 from daemon.aws import Aws
-from daemon.config import Config, SyncPair
+from daemon.config import Config
+from daemon.config_values import SyncPair
 from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger

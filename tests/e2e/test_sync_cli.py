@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.sync.syncer import SyncOutcome
 from tests.support import REGION, ROOT, boto, daemon_env, rotaudit_cmd
 from tests.support.sync import (

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from daemon.aws import Aws
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 from daemon.metrics import Metrics
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import BatchWriter, compact_time

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from daemon.audit import AuditStore, Outcome
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.consumer import Consumer
 from daemon.emit import build_event, publish
 from daemon.metrics import Metrics

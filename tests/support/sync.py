@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.sync.metrics import SyncMetrics

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 from daemon.scan.rules import (
     Reason,
     Scope,
