@@ -164,6 +164,10 @@ def load_config(
     visibility_s = values.get("visibility_timeout_s", defaults["visibility_timeout_s"])
     if drain_s >= visibility_s:
         problems.append("ROTAUDIT_DRAIN_TIMEOUT_S: must be below ROTAUDIT_VISIBILITY_TIMEOUT_S")
+    dlq_url, queue_url = (str(values.get(key, "")).rstrip("/") for key in ("dlq_url", "queue_url"))
+    if dlq_url and dlq_url == queue_url:
+        # Rejected messages would go straight back to the queue they came from, for ever.
+        problems.append("ROTAUDIT_DLQ_URL: must not be ROTAUDIT_QUEUE_URL itself")
     if problems:
         raise ConfigError(problems)
     known = {f.name for f in fields(Config)}

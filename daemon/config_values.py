@@ -13,11 +13,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from daemon.templates import pair_problems
-from daemon.timer import parse_schedule
+from daemon.timer import parse_schedule, utc_now
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+# ListSecrets' filter values (botocore's secretsmanager model, FilterValueStringType:
+# `^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$`, at most 512); the optional leading '!' is AWS's negation, which a scan tag
+# must not use.
+FILTER_VALUE = re.compile(r"[a-zA-Z0-9 :_@/+=.\-!]*")
+FILTER_VALUE_MAX = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +146,31 @@ def arn(service: str) -> Parser:
 
 
 def schedule(value: Any) -> str:
-    """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC; parsed fully so start-up names any error."""
+    """EventBridge schedule syntax: rate(N unit) or cron(6 fields), UTC; parsed fully so start-up names any error.
+
+    A cron with no date left to fire on (`cron(0 0 30 2 ? *)`, or years gone by) is an error too: the scan timer
+    would otherwise end at once and the daemon run on without a scan.
+    """
     text = stripped(value)
-    parse_schedule(text)  # ValueError names what is wrong
+    if parse_schedule(text).next_after(utc_now()) is None:  # ValueError names any syntax problem first
+        raise ValueError("never fires: no date from now on matches it")
     return text
 
 
 def tag(value: Any) -> str:
+    """KEY=VALUE, each usable as a ListSecrets filter value (AWS-FACTS §3: the API's FilterValueStringType)."""
     text = stripped(value)
     key, sep, tag_value = text.partition("=")
     if not sep or not key or not tag_value:
         raise ValueError("must be KEY=VALUE, e.g. Managed=true")
+    for what, part in (("key", key), ("value", tag_value)):
+        if part.startswith("!"):
+            raise ValueError(f"the {what} must not start with '!': ListSecrets reads a leading '!' as a negation")
+        if len(part) > FILTER_VALUE_MAX or not FILTER_VALUE.fullmatch(part):
+            raise ValueError(
+                f"the {what} must be at most {FILTER_VALUE_MAX} of the characters ListSecrets filters accept: "
+                "letters, digits, space and : _ @ / + = . - !"
+            )
     return text
 
 

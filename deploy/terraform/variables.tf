@@ -84,6 +84,15 @@ variable "managed_tag" {
   description = "The tag that marks a secret as rotaudit's to scan (ROTAUDIT_SCAN_TAG) and to write: the task role may change only secrets carrying it."
   type        = object({ key = string, value = string })
   default     = { key = "Managed", value = "true" }
+
+  validation {
+    # Both are ListSecrets filter values (1-512 of this alphabet); a leading '!' would make AWS negate the filter.
+    condition = alltrue([
+      for part in [var.managed_tag.key, var.managed_tag.value] :
+      can(regex("^[a-zA-Z0-9 :_@/+=.!-]{1,512}$", part)) && !startswith(part, "!")
+    ])
+    error_message = "managed_tag key and value must be 1-512 of letters, digits, space and : _ @ / + = . - !, not starting with '!'."
+  }
 }
 
 variable "remediation_mode" {

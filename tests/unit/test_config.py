@@ -133,3 +133,40 @@ def test_sync_pairs_and_scan_targets_parse_from_json() -> None:
     assert target.regions == ("eu-west-1",)
     assert config.scan_schedule == "rate(1 hour)"
     assert config.max_age_days == 30
+
+
+def test_dlq_url_equal_to_the_queue_url_is_refused() -> None:
+    """A DLQ that is the queue itself would feed rejected messages straight back: refused at start-up."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_DLQ_URL": GOOD["ROTAUDIT_QUEUE_URL"] + "/"})
+    assert any(problem.startswith("ROTAUDIT_DLQ_URL: must not be") for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 0 30 2 ? *)", "cron(0 0 31 4,6,9,11 ? *)", "cron(0 12 1 1 ? 1999-2001)"],
+    ids=["february-30", "31st-of-30-day-months", "years-gone-by"],
+)
+def test_a_cron_that_never_fires_is_refused(expression: str) -> None:
+    """A schedule with no fire time from now on would stop the scan quietly: it is a configuration error."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SCAN_SCHEDULE": expression})
+    assert any("never fires" in problem for problem in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["Managed=yes#no", "Managed=!true", "!Managed=true", "Owner=équipe", "Managed=" + "x" * 513, "Ma*naged=true"],
+    ids=["hash-in-value", "negated-value", "negated-key", "non-ascii", "over-512", "star-in-key"],
+)
+def test_a_scan_tag_listsecrets_cannot_filter_on_is_refused(tag: str) -> None:
+    """Key and value must fit ListSecrets' filter alphabet (≤ 512) and not start with '!', which AWS reads as not."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SCAN_TAG": tag})
+    assert any(problem.startswith("ROTAUDIT_SCAN_TAG") for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize("tag", ["Managed=true", "team/owner=platform-ops", "a:b=c@d+e.f!g", "Env=prod 1"])
+def test_scan_tags_in_the_filter_alphabet_are_accepted(tag: str) -> None:
+    """Tags made of the filter alphabet pass (a '!' is fine past the first character)."""
+    assert load_config({**GOOD, "ROTAUDIT_SCAN_TAG": tag}).scan_tag == tag
