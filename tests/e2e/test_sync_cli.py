@@ -79,7 +79,7 @@ def test_the_cli_syncs_one_pair_and_exits_by_outcome(endpoint: str, stack: dict[
     good, _, target = rds_pair(endpoint)
     pairs = [
         {"name": good.name, "source": good.source, "target": good.target},
-        {"name": "broken", "source": "no-such-source-secret", "target": good.target},
+        {"name": "broken", "source": "no-such-source-secret", "target": f"{good.target}-other"},  # its own target
     ]
     env = daemon_env(endpoint, stack, ROTAUDIT_SYNC_PAIRS=json.dumps(pairs))
 
