@@ -164,6 +164,10 @@ def load_config(
     visibility_s = values.get("visibility_timeout_s", defaults["visibility_timeout_s"])
     if drain_s >= visibility_s:
         problems.append("ROTAUDIT_DRAIN_TIMEOUT_S: must be below ROTAUDIT_VISIBILITY_TIMEOUT_S")
+    problems.extend(
+        f"ROTAUDIT_SYNC_PAIRS: {problem}"
+        for problem in parse.sync_pair_conflicts(values.get("sync_pairs", ()), values.get("aws_region", ""))
+    )
     dlq_url, queue_url = (str(values.get(key, "")).rstrip("/") for key in ("dlq_url", "queue_url"))
     if dlq_url and dlq_url == queue_url:
         # Rejected messages would go straight back to the queue they came from, for ever.

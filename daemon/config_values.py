@@ -255,3 +255,50 @@ def region(value: Any) -> str:
     if text and not REGION.match(text):
         raise ValueError("is not an AWS region name")
     return text
+
+
+SecretKey = tuple[str, str | None, str]  # (region, account or None for "the daemon's own", name)
+
+
+def secret_keys(ref: str, home_region: str) -> set[SecretKey]:
+    """The secrets a pair's `source`/`target` may name: a name (home region, own account), a partial or a full ARN.
+
+    A full ARN ends in "-" and 6 characters AWS added; a partial ARN does not, and a name may itself end that way,
+    so an ARN that could be either stands for both.
+    """
+    if not ref.startswith("arn:"):
+        return {(home_region, None, ref)}
+    parts = ref.split(":", 6)  # arn:partition:secretsmanager:region:account:secret:name[-XXXXXX]
+    if len(parts) < 7:
+        return {(home_region, None, ref)}
+    region, account, name = parts[3], parts[4], parts[6]
+    keys: set[SecretKey] = {(region, account, name)}
+    if re.fullmatch(r".+-[A-Za-z0-9]{6}", name):
+        keys.add((region, account, name[:-7]))
+    return keys
+
+
+def _same_secret(one: set[SecretKey], other: set[SecretKey]) -> bool:
+    return any(
+        (a[0], a[2]) == (b[0], b[2]) and (a[1] is None or b[1] is None or a[1] == b[1]) for a in one for b in other
+    )
+
+
+def sync_pair_conflicts(pairs: tuple[SyncPair, ...], home_region: str) -> list[str]:
+    """Pairs that would fight over a secret: two writing one target, or one reading what another (or it) writes.
+
+    Either way the target is rewritten on every reconcile (each write changes the other's input), so start-up
+    refuses the combination, naming the pairs.
+    """
+    targets = [secret_keys(pair.target, home_region) for pair in pairs]
+    problems: list[str] = []
+    for i, pair in enumerate(pairs):
+        for j in range(i + 1, len(pairs)):
+            if _same_secret(targets[i], targets[j]):
+                problems.append(f"pairs {pair.name!r} and {pairs[j].name!r} write the same target")
+        source = secret_keys(pair.source, home_region)
+        for j, other in enumerate(pairs):
+            if _same_secret(source, targets[j]):
+                whose = "its own target" if i == j else f"the target of pair {other.name!r}"
+                problems.append(f"pair {pair.name!r} reads {whose} as its source")
+    return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,38 @@ def test_a_scan_tag_listsecrets_cannot_filter_on_is_refused(tag: str) -> None:
 def test_scan_tags_in_the_filter_alphabet_are_accepted(tag: str) -> None:
     """Tags made of the filter alphabet pass (a '!' is fine past the first character)."""
     assert load_config({**GOOD, "ROTAUDIT_SCAN_TAG": tag}).scan_tag == tag
+
+
+def _pairs(*pairs: tuple[str, str, str]) -> str:
+    return json.dumps([{"name": name, "source": source, "target": target} for name, source, target in pairs])
+
+
+TARGET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/url-AbC123"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "named"),
+    [
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "rds!db-2", "app/url")), ("a", "b")),
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "rds!db-2", TARGET_ARN)), ("a", "b")),
+        (_pairs(("a", "rds!db-1", TARGET_ARN.removesuffix("-AbC123")), ("b", "rds!db-2", TARGET_ARN)), ("a", "b")),
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "app/url", "other/url")), ("a", "b")),
+        (_pairs(("a", "app/url", "app/url")), ("a",)),
+    ],
+    ids=["same-name", "name-and-arn", "partial-and-full-arn", "source-is-a-target", "source-is-own-target"],
+)
+def test_sync_pairs_that_fight_over_a_target_are_refused(pairs: str, named: tuple[str, ...]) -> None:
+    """Two pairs writing one target (or one reading another's) would rewrite it on every reconcile: exit 78."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SYNC_PAIRS": pairs})
+    (problem,) = [p for p in caught.value.problems if p.startswith("ROTAUDIT_SYNC_PAIRS")]
+    assert all(f"'{name}'" in problem for name in named), problem
+
+
+def test_sync_pairs_with_the_same_name_in_other_regions_are_distinct() -> None:
+    """A target of the same name in another region, or (both by ARN) in another account, is another secret."""
+    elsewhere = TARGET_ARN.replace("eu-west-1", "us-east-1")
+    other_account = TARGET_ARN.replace("123456789012", "210987654321")
+    pairs = _pairs(("a", "rds!db-1", TARGET_ARN), ("b", "rds!db-2", elsewhere), ("c", "rds!db-3", other_account))
+    config = load_config({**GOOD, "ROTAUDIT_SYNC_PAIRS": pairs})
+    assert [pair.name for pair in config.sync_pairs] == ["a", "b", "c"]
