@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,3 +101,17 @@ async def test_a_validation_error_in_a_transaction_fails_only_its_item(
     assert [d.verdict for d in verdicts] == [Verdict.DONE, Verdict.RETRY, Verdict.DONE]
     assert [d.outcome for d in verdicts] == ["recorded", "write_failed", "recorded"]
     assert aws.transactions == 1  # not retried as if it were a conflict
+
+
+async def test_an_archive_replay_of_a_label_event_is_a_duplicate(
+    endpoint: str, queue_and_table: dict[str, str]
+) -> None:
+    """A Secret Label Updated event replayed from an archive (new envelope id, replay-name) writes no second item."""
+    original = build_event("SecretLabelUpdated", ARN)
+    replayed = {**original, "id": str(uuid.uuid4()), "replay-name": "rotaudit-archive-replay"}
+    async with Aws(REGION, endpoint_url=endpoint) as aws:
+        processor = Processor(AuditStore(aws, queue_and_table["table_name"]), Metrics())
+        first = await processor.process([_message(json.dumps(original))])
+        processor = Processor(AuditStore(aws, queue_and_table["table_name"]), Metrics())  # no in-memory shortcut
+        second = await processor.process([_message(json.dumps(replayed))])
+    assert [d.outcome for d in first + second] == ["recorded", "duplicate"]
