@@ -269,7 +269,8 @@ def _secret_candidates(envelope: dict[str, object], detail: dict[str, object], k
     """
     resources = envelope.get("resources")
     by_kind: dict[str, list[object]] = {
-        "service": [_dig(detail, "additionalEventData", "SecretId")],
+        # rds! managed rotation may carry it in serviceEventDetails.secretId (AWS-FACTS §1: a third-party sample).
+        "service": [_dig(detail, "additionalEventData", "SecretId"), _dig(detail, "serviceEventDetails", "secretId")],
         "api_call": [
             _dig(detail, "responseElements", "arn"),
             _dig(detail, "responseElements", "aRN"),
@@ -293,7 +294,7 @@ def _find_secret(candidates: list[object]) -> tuple[str, tuple[str, str, str]]:
             return candidate, parsed
     raise _Rejected(
         RejectReason.NO_SECRET,
-        "no full secret ARN in additionalEventData.SecretId, responseElements.arn/aRN, "
+        "no full secret ARN in additionalEventData.SecretId, serviceEventDetails.secretId, responseElements.arn/aRN, "
         "requestParameters.secretId, resources, secretId or requestID",
     )
 

@@ -225,6 +225,21 @@ def test_api_call_secret_locations(changes: dict[str, Any], version_id: str | No
     assert event.rotation_id == API_DETAIL["requestID"]
 
 
+RDS_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0123abcd-4567-89ef-a1b2c3"
+
+
+@pytest.mark.parametrize("kind", ["service", "api_call"])
+def test_managed_rotation_secret_in_service_event_details(kind: str) -> None:
+    """An `rds!` managed-rotation event naming its secret only in detail.serviceEventDetails.secretId is accepted."""
+    moved = {"serviceEventDetails": {"secretId": RDS_ARN}, "requestID": "r-1"}
+    if kind == "service":
+        body = service(additionalEventData=DROP, **moved)
+    else:
+        body = api_call(responseElements=None, requestParameters=None, **moved)
+    event = accepted(body)
+    assert (event.kind, event.secret_arn, event.secret_name) == (kind, RDS_ARN, "rds!db-0123abcd-4567-89ef")
+
+
 @pytest.mark.parametrize("name", sorted(API_CALL_EVENTS))
 def test_every_api_call_event_name_is_accepted(name: str) -> None:
     """Each handled API call is accepted, and none of them counts as a rotation outcome."""
