@@ -61,6 +61,9 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
+# Codes a service uses for what retrying cannot fix. Secrets Manager's LimitExceededException means a quota (too
+# many versions, secrets, ...), not a throttle (AWS-FACTS §3): retried, it only cost 20 s before failing anyway.
+PERMANENT_CODES_BY_SERVICE = {"secretsmanager": frozenset({"LimitExceededException"})}
 _NETWORK_ERRORS = (
     EndpointConnectionError,
     ConnectionClosedError,
@@ -80,6 +83,7 @@ def translate(service: str, operation: str, exc: BaseException) -> AwsError:
         message = str(error.get("Message", ""))[:300]
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         transient = code in TRANSIENT_CODES or status >= 500 or status == 429  # 429: too many requests
+        transient = transient and code not in PERMANENT_CODES_BY_SERVICE.get(service, frozenset())
         cls = TransientAwsError if transient else PermanentAwsError
         err: AwsError = cls(service, operation, code, message)
         err.details = {k: v for k, v in exc.response.items() if k not in ("Error", "ResponseMetadata")}
