@@ -53,6 +53,7 @@ class Config:
     scan_jitter_s: float = 0.0
     scan_tag: str = "Managed=true"
     max_age_days: int = 30
+    scan_pending_grace_minutes: int = 60  # a dangling AWSPENDING younger than this is a rotation in progress
     scan_targets: tuple[ScanTarget, ...] = ()
     scan_age_gauge: bool = True
     # Derived secrets.
@@ -87,6 +88,7 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "scan_jitter_s": (parse.float_between(0, 3600), "ROTAUDIT_SCAN_JITTER_S"),
     "scan_tag": (parse.tag, "ROTAUDIT_SCAN_TAG"),
     "max_age_days": (parse.int_between(1, 3650), "ROTAUDIT_MAX_AGE_DAYS"),
+    "scan_pending_grace_minutes": (parse.int_between(0, 1440), "ROTAUDIT_SCAN_PENDING_GRACE_MINUTES"),
     "scan_targets": (parse.scan_targets, "ROTAUDIT_SCAN_TARGETS"),
     "scan_age_gauge": (parse.boolean, "ROTAUDIT_SCAN_AGE_GAUGE"),
     "sync_pairs": (parse.sync_pairs, "ROTAUDIT_SYNC_PAIRS"),

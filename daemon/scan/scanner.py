@@ -18,7 +18,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -32,6 +32,7 @@ from daemon.scan.lease import WindowLease
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary, scan_row
 from daemon.scan.rules import (
+    PENDING_GRACE,
     ScanResult,
     Scope,
     SecretFacts,
@@ -46,6 +47,7 @@ from daemon.table import to_dynamo, utc_iso
 from daemon.timer import Clock, Schedule, Sleep, Timer, nap, parse_schedule, utc_now
 
 Credentials = dict[str, str]
+VersionDates = tuple[datetime | None, datetime | None]  # AWSCURRENT's and AWSPENDING's creation, where looked up
 Connect = Callable[[str, Credentials | None], AbstractAsyncContextManager[Aws]]
 _GONE = datetime.min.replace(tzinfo=UTC)  # the secret vanished between the list call and the lookup
 
@@ -62,6 +64,7 @@ class Scanner:
         schedule: Schedule | str = "rate(1 hour)",
         tag: str = "Managed=true",
         max_age_days: int = 30,
+        pending_grace: timedelta = PENDING_GRACE,
         targets: Iterable[ScanTarget] = (),
         jitter_s: float = 0.0,
         lease_s: float = 120.0,
@@ -79,6 +82,7 @@ class Scanner:
         self.tag = tag
         self.tag_key, _, self.tag_value = tag.partition("=")
         self.max_age_days = max_age_days
+        self.pending_grace = pending_grace
         self.scopes = scopes_for(targets, aws.region)
         self.jitter_s = jitter_s
         self.lease_s = lease_s
@@ -102,6 +106,7 @@ class Scanner:
             "schedule": config.scan_schedule,
             "tag": config.scan_tag,
             "max_age_days": config.max_age_days,
+            "pending_grace": timedelta(minutes=config.scan_pending_grace_minutes),
             "targets": config.scan_targets,
             "jitter_s": config.scan_jitter_s,
         }
@@ -260,9 +265,17 @@ class Scanner:
             found = [SecretFacts.from_listing(e) for e in entries if tag_matches(e, self.tag_key, self.tag_value)]
             created = await self._lookups(listing, found, now)
             for facts in found:
-                if created.get(facts.arn) is _GONE:
+                current_at, pending_at = created.get(facts.arn, (None, None))
+                if current_at is _GONE:
                     continue
-                verdict = classify(facts, now, self.max_age_days, created.get(facts.arn))
+                verdict = classify(
+                    facts,
+                    now,
+                    self.max_age_days,
+                    current_at,
+                    pending_created_at=pending_at,
+                    pending_grace=self.pending_grace,
+                )
                 row = scan_row(facts, verdict, run_id=run_id, run_at=run_at, checked_at=now)
                 await writer.put(row)
                 checked += 1
@@ -284,19 +297,22 @@ class Scanner:
             if not token:
                 return
 
-    async def _lookups(self, listing: Aws, found: list[SecretFacts], now: datetime) -> dict[str, datetime | None]:
-        """The AWSCURRENT version's creation, only for secrets whose verdict it can change."""
+    async def _lookups(self, listing: Aws, found: list[SecretFacts], now: datetime) -> dict[str, VersionDates]:
+        """The AWSCURRENT and AWSPENDING versions' creation, only for secrets whose verdict they can change."""
         slots = asyncio.Semaphore(self.lookup_concurrency)
 
-        async def one(facts: SecretFacts) -> tuple[str, datetime | None]:
+        async def one(facts: SecretFacts) -> tuple[str, VersionDates]:
             async with slots:
-                return facts.arn, await self._version_created(listing, facts)
+                return facts.arn, await self._version_dates(listing, facts)
 
-        wanted = [f for f in found if needs_version_lookup(f, now, self.max_age_days)]
+        wanted = [f for f in found if needs_version_lookup(f, now, self.max_age_days, self.pending_grace)]
         return dict(await asyncio.gather(*(one(f) for f in wanted)))
 
-    async def _version_created(self, listing: Aws, facts: SecretFacts) -> datetime | None:
+    async def _version_dates(self, listing: Aws, facts: SecretFacts) -> VersionDates:
+        """(AWSCURRENT's creation, AWSPENDING's creation); (_GONE, None) when the secret has vanished."""
         token = ""
+        dates: dict[str, datetime | None] = {}
+        wanted = {v for v in (facts.current_version, facts.pending_version) if v}
         try:
             while True:
                 extra = {"NextToken": token} if token else {}
@@ -304,17 +320,18 @@ class Scanner:
                     "secretsmanager", "list_secret_version_ids", SecretId=facts.arn, MaxResults=100, **extra
                 )
                 for version in page.get("Versions", []):
-                    if version.get("VersionId") == facts.current_version:
-                        return as_utc(version.get("CreatedDate"))
+                    if version.get("VersionId") in wanted:
+                        dates[str(version["VersionId"])] = as_utc(version.get("CreatedDate"))
                 token = page.get("NextToken") or ""
-                if not token:
-                    return None
+                if not token or wanted <= set(dates):
+                    break
         except AwsError as exc:
             if isinstance(exc, PermanentAwsError) and exc.code == "ResourceNotFoundException":
-                return _GONE
+                return _GONE, None
             # Judge on the list call's bounds: the earlier one, so a doubtful secret is flagged, not passed.
             self.log.warning("scan.lookup_failed", secret_arn=facts.arn, error=str(exc))
-            return None
+            return None, None
+        return dates.get(facts.current_version or ""), dates.get(facts.pending_version or "")
 
     def _summary(self, result: ScanResult, trigger: str) -> dict[str, Any]:
         return run_summary(

@@ -117,7 +117,7 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     sm = client("secretsmanager", endpoint)
     uid = uuid.uuid4().hex[:6]
     n = names(f"cls{uid}", "rotated-fresh", "rotated-old", "never-fresh", "never-old", "stuck", "overdue")
-    n |= names(f"cls{uid}", "manual-version", "tag-bumped")
+    n |= names(f"cls{uid}", "manual-version", "tag-bumped", "rotating")
     for name in n.values():
         create_secret(sm, name, {key: value})
     set_rotation(n["rotated-fresh"], rotated_days_ago=2, enabled=True, next_in_days=28)
@@ -125,6 +125,9 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     set_rotation(n["rotated-old"], rotated_days_ago=40)
     backdate(n["never-old"], 40)
     sm.put_secret_value(SecretId=n["stuck"], SecretString="pending-value", VersionStages=["AWSPENDING"])
+    backdate(n["stuck"], 2 / 24)  # its AWSPENDING has dangled for two hours: past the 60-minute grace
+    set_rotation(n["rotating"], rotated_days_ago=3, enabled=True, next_in_days=27)
+    sm.put_secret_value(SecretId=n["rotating"], SecretString="pending-value", VersionStages=["AWSPENDING"])
     set_rotation(n["overdue"], rotated_days_ago=5, enabled=True, next_in_days=-1)
     for name in (n["manual-version"], n["tag-bumped"]):
         backdate(name, 60)
@@ -142,6 +145,7 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
         "never-fresh": ("ok", ["never_rotated", "rotation_disabled"]),
         "never-old": ("needs_rotation", ["never_rotated", "older_than_max_age", "rotation_disabled"]),
         "stuck": ("needs_rotation", ["never_rotated", "stuck_pending", "rotation_disabled"]),
+        "rotating": ("ok", []),  # AWSPENDING created a moment ago: a rotation in progress, not stuck
         "overdue": ("needs_rotation", ["rotation_overdue"]),
         "manual-version": ("ok", ["rotation_disabled"]),
         "tag-bumped": ("needs_rotation", ["older_than_max_age", "rotation_disabled"]),
@@ -149,11 +153,11 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     assert rows[n["manual-version"]]["age_from"] == "current_version"
     assert float(rows[n["tag-bumped"]]["age_days"]) == pytest.approx(45, abs=0.01)
     assert float(rows[n["rotated-old"]]["age_days"]) == pytest.approx(40, abs=0.01)
-    assert (result.checked, result.flagged) == (8, 5)
+    assert (result.checked, result.flagged) == (9, 5)
     lookups = sample(
         home.metrics, "rotaudit_aws_calls_total", service="secretsmanager", operation="list_secret_version_ids"
     )
-    assert lookups == 2
+    assert lookups == 3  # the two open ages, and the rotating secret's AWSPENDING inside the grace
 
 
 async def test_the_injected_clock_makes_fresh_secrets_old(endpoint: str, home: Aws, table: str) -> None:

@@ -49,6 +49,8 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "scan_schedule": schedule,
         "alert_emails": ["ops@example.com"],
         "table_deletion_protection": False,
+        # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
+        "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
         **default_network(endpoint),
     }
 
@@ -57,7 +59,8 @@ def seed(endpoint: str, prefix: str) -> dict[str, str]:
     """Create the demo secrets; `stale` gets a dangling AWSPENDING version, the state of a rotation stuck midway.
 
     The emulator cannot age a secret from outside its process (AWS-FACTS §7), so a stuck rotation, which the
-    scan flags as `stuck_pending`, stands in for an old one. The values are throwaway strings, never printed.
+    scan flags as `stuck_pending` (the stack sets the grace for rotations in progress to 0, see `tfvars`), stands
+    in for an old one. The values are throwaway strings, never printed.
     """
     sm = boto("secretsmanager", endpoint)
     arns = {}
