@@ -7,12 +7,14 @@ errors, counts it, and turns botocore/aiohttp failures into `TransientAwsError` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials, AioRefreshableCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import (
     BotoCoreError,
@@ -109,7 +111,7 @@ class Aws:
         pool_size: int = 64,
         read_timeout_s: float = 40.0,
         services: tuple[str, ...] = SERVICES,
-        credentials: Mapping[str, str] | None = None,
+        credentials: Mapping[str, str] | AioRefreshableCredentials | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
@@ -117,9 +119,11 @@ class Aws:
         self.max_attempts = max_attempts
         self.max_retry_s = max_retry_s
         self._services = services
-        # Temporary credentials (aws_access_key_id, aws_secret_access_key, aws_session_token), e.g. from
-        # sts:AssumeRole for another account; None means the default chain. Never logged.
-        self._credentials = dict(credentials or {})
+        # Fixed keys (aws_access_key_id, aws_secret_access_key, aws_session_token), or credentials that renew
+        # themselves (`refreshing_credentials`: an assumed role in another account); None means the default chain.
+        # Never logged.
+        self._keys = dict(credentials) if isinstance(credentials, Mapping) else {}
+        self._refreshing = credentials if isinstance(credentials, AioRefreshableCredentials) else None
         self._config = AioConfig(
             connect_timeout=5,
             read_timeout=read_timeout_s,
@@ -135,6 +139,8 @@ class Aws:
 
     async def __aenter__(self) -> Aws:
         session = get_session()
+        if self._refreshing is not None:
+            session.register_component("credential_provider", AioCredentialResolver([_Given(self._refreshing)]))
         for service in self._services:
             self._clients[service] = await self._stack.enter_async_context(
                 session.create_client(
@@ -142,7 +148,7 @@ class Aws:
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
                     config=self._hot_config if service in HOT_SERVICES else self._config,
-                    **self._credentials,
+                    **self._keys,
                 )
             )
         return self
@@ -183,6 +189,38 @@ class Aws:
             with attempt:
                 return await self.call_once(service, operation, **params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+# -- credentials that renew themselves ----------------------------------------------------------------------
+
+CredentialsFetch = Callable[[], Awaitable[dict[str, str]]]
+
+
+def refreshing_credentials(
+    fetch: CredentialsFetch, *, clock: Callable[[], datetime] | None = None
+) -> AioRefreshableCredentials:
+    """Credentials that call `fetch` on first use and again before they expire.
+
+    `fetch` returns `access_key`, `secret_key`, `token` and `expiry_time` (ISO-8601). botocore refreshes 15 minutes
+    before expiry (and must, at 10): an assumed-role session reached by role chaining lasts at most an hour
+    (AWS-FACTS §3), so a long-lived process holding fixed keys would start failing after it. Share one object among
+    the clients of one role: they then assume it once per session, not once each.
+    """
+    return AioDeferredRefreshableCredentials(
+        refresh_using=fetch, method="assume-role", time_fetcher=clock or (lambda: datetime.now(UTC))
+    )
+
+
+class _Given:
+    """A credential chain of one link, the credentials it is given (botocore's provider interface: METHOD, load)."""
+
+    METHOD = "rotaudit-given"
+
+    def __init__(self, credentials: AioRefreshableCredentials) -> None:
+        self._credentials = credentials
+
+    async def load(self) -> AioRefreshableCredentials:
+        return self._credentials
 
 
 # -- errors an operator can act on ------------------------------------------------------------------------

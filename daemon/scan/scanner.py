@@ -16,8 +16,7 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,6 @@ from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary,
 from daemon.scan.rules import (
     PENDING_GRACE,
     ScanResult,
-    Scope,
     SecretFacts,
     Status,
     as_utc,
@@ -43,12 +41,11 @@ from daemon.scan.rules import (
     scopes_for,
     tag_matches,
 )
+from daemon.scan.targets import Connect, ScopeClients
 from daemon.table import to_dynamo, utc_iso
 from daemon.timer import Clock, Schedule, Sleep, Timer, nap, parse_schedule, utc_now
 
-Credentials = dict[str, str]
 VersionDates = tuple[datetime | None, datetime | None]  # AWSCURRENT's and AWSPENDING's creation, where looked up
-Connect = Callable[[str, Credentials | None], AbstractAsyncContextManager[Aws]]
 _GONE = datetime.min.replace(tzinfo=UTC)  # the secret vanished between the list call and the lookup
 
 
@@ -92,7 +89,7 @@ class Scanner:
         self.now = now
         self.sleep = sleep
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.connect = connect or self._connect
+        self.clients = ScopeClients(aws, connect=connect, clock=now)
         self.metrics = metrics
         self.log = get_logger("scanner")
         self._last_success_s = 0.0
@@ -208,11 +205,10 @@ class Scanner:
         done: list[str] = []
         failed: list[str] = []
         ages: dict[tuple[str, str, str], float] | None = {} if self.metrics.ages is not None else None
-        credentials: dict[str, Credentials] = {}
         async with BatchWriter(self.aws, self.table, concurrency=self.write_concurrency) as writer:
             for scope in self.scopes:
                 try:
-                    async with await self._open(scope, credentials) as listing:
+                    async with self.clients.open(scope) as listing:
                         counts = await self._scan_scope(listing, run_id, run_at, writer, ages)
                 except AwsError as exc:
                     if exc.service not in ("secretsmanager", "sts"):
@@ -224,32 +220,6 @@ class Scanner:
                 done.append(scope.label)
         outcome = "partial" if failed else "succeeded"
         return ScanResult(run_id, outcome, checked, flagged, started, self.now(), tuple(done), tuple(failed), ages)
-
-    async def _open(self, scope: Scope, cache: dict[str, Credentials]) -> AbstractAsyncContextManager[Aws]:
-        if not scope.role_arn:
-            return nullcontext(self.aws) if scope.region == self.aws.region else self.connect(scope.region, None)
-        if scope.role_arn not in cache:
-            assumed = await self.aws.call(
-                "sts", "assume_role", RoleArn=scope.role_arn, RoleSessionName="rotaudit-scan", DurationSeconds=3600
-            )
-            creds = assumed["Credentials"]
-            cache[scope.role_arn] = {
-                "aws_access_key_id": creds["AccessKeyId"],
-                "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"],
-            }
-        return self.connect(scope.region, cache[scope.role_arn])
-
-    def _connect(self, region: str, credentials: Credentials | None) -> AbstractAsyncContextManager[Aws]:
-        extra: dict[str, Any] = {"credentials": credentials} if credentials else {}  # Aws(credentials=...)
-        return Aws(
-            region,
-            endpoint_url=self.aws.endpoint_url or "",
-            metrics=self.aws.metrics,
-            max_attempts=self.aws.max_attempts,
-            services=("secretsmanager",),
-            **extra,
-        )
 
     async def _scan_scope(
         self,

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -355,6 +355,64 @@ async def test_a_role_target_scans_another_account(endpoint: str, home: Aws, tab
     assert (row["account"], row["region"]) == (account, REGION)
     (run,) = table_items(endpoint, table, "scan_run")
     assert run["scopes"] == [f"{account}/{REGION}"]
+
+
+class ManualClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_an_assumed_role_session_is_refreshed_before_it_expires(endpoint: str, table: str) -> None:
+    """A scan of another account that outlasts most of its one-hour role session assumes the role again in time.
+
+    Stand-in: moto's STS credentials never expire (AWS-FACTS §7); here AssumeRole's Expiration is one hour after the
+    scanner's clock, and each ListSecrets page takes 50 minutes of it.
+    """
+    clock = ManualClock()
+    account = str(random.randrange(10**11, 10**12))
+    role_arn = f"arn:aws:iam::{account}:role/rotaudit-scan"
+    first, second = isolated_region(), isolated_region()
+    creds = client("sts", endpoint).assume_role(RoleArn=role_arn, RoleSessionName="test-setup")["Credentials"]
+    keys = {
+        k: creds[v] for k, v in (("aws_access_key_id", "AccessKeyId"), ("aws_secret_access_key", "SecretAccessKey"))
+    }
+    for region in (first, second):
+        other = client("secretsmanager", endpoint, region, aws_session_token=creds["SessionToken"], **keys)
+        create_secret(other, f"refresh{uuid.uuid4().hex[:6]}", {"Managed": "true"})
+
+    class OneHourSessions(Aws):
+        assumed = 0
+
+        async def call_once(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+            result = await super().call_once(service, operation, **params)
+            if operation == "assume_role":
+                self.assumed += 1
+                result["Credentials"]["Expiration"] = clock.now() + timedelta(hours=1)
+            return result
+
+    class SlowPages(Aws):
+        async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+            result = await super().call(service, operation, **params)
+            if operation == "list_secrets":
+                clock.at += timedelta(minutes=50)
+            return result
+
+    def connect(region: str, credentials: Any) -> Aws:
+        return SlowPages(region, endpoint_url=endpoint, services=("secretsmanager",), credentials=credentials)
+
+    targets = (ScanTarget(role_arn=role_arn, regions=(first, second)),)
+    async with OneHourSessions(REGION, endpoint_url=endpoint) as home:
+        scanner = Scanner(
+            home, table, ScanMetrics(CollectorRegistry()), targets=targets, connect=connect, now=clock.now
+        )
+        result = await scanner.run_once()
+    assert (result.outcome, result.checked) == ("succeeded", 2)
+    assert home.assumed == 2  # once to start, once more with 10 of its 60 minutes left
 
 
 async def test_an_unreachable_target_gives_a_partial_run(endpoint: str, home: Aws, table: str) -> None:
