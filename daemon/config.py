@@ -55,7 +55,7 @@ class Config:
     max_age_days: int = 30
     scan_pending_grace_minutes: int = 60  # a dangling AWSPENDING younger than this is a rotation in progress
     scan_targets: tuple[ScanTarget, ...] = ()
-    scan_age_gauge: bool = True
+    scan_age_gauge: bool = False  # opt-in: its labels name secrets, and /metrics needs no authentication
     # Derived secrets.
     sync_pairs: tuple[SyncPair, ...] = ()
     sync_interval_minutes: int = 15

@@ -29,7 +29,16 @@ from daemon.errors import AwsError, LeaseLost, PermanentAwsError
 from daemon.logs import get_logger
 from daemon.scan.lease import WindowLease
 from daemon.scan.metrics import ScanMetrics
-from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary, scan_row
+from daemon.scan.report import (
+    BatchWriter,
+    age_key,
+    compact_time,
+    row_age_s,
+    run_ages,
+    run_item,
+    run_summary,
+    scan_row,
+)
 from daemon.scan.rules import (
     PENDING_GRACE,
     ScanResult,
@@ -141,7 +150,7 @@ class Scanner:
         try:
             while not (view := await lease.acquire(window, run_id, self.now())).acquired:
                 if view.state == "done":
-                    self._mirror(view.item)
+                    await self._mirror(view.item)
                     self.log.info("scan.run_skipped", run_id=run_id, reason="done", holder=view.holder)
                     self.metrics.runs.labels("skipped").inc()
                     return None
@@ -250,8 +259,8 @@ class Scanner:
                 await writer.put(row)
                 checked += 1
                 flagged += verdict.status is Status.NEEDS_ROTATION
-                if ages is not None and verdict.age_days is not None:
-                    ages[(facts.name, row["account"], row["region"])] = verdict.age_days * 86400
+                if ages is not None and (age_s := row_age_s(row)) is not None:
+                    ages[age_key(row)] = age_s  # as the row holds it: replicas mirroring the run export the same
         return checked, flagged
 
     async def _pages(self, listing: Aws) -> AsyncIterator[list[dict[str, Any]]]:
@@ -329,10 +338,18 @@ class Scanner:
             failed_scopes=list(result.failed_scopes),
         )
 
-    def _mirror(self, lease_item: dict[str, Any]) -> None:
-        """Another replica ran the window: show its figures here too, so every replica's gauges agree."""
+    async def _mirror(self, lease_item: dict[str, Any]) -> None:
+        """Another replica ran the window: show its figures here too, so every replica's gauges agree.
+
+        The counts come with the lease item; the per-secret ages (when that gauge is on) from the run's rows.
+        """
         if "checked" not in lease_item or "finished_at" not in lease_item:
             return
+        if self.metrics.ages is not None and lease_item.get("run_id"):
+            try:
+                self.metrics.ages.publish(await run_ages(self.aws, self.table, str(lease_item["run_id"])))
+            except AwsError as exc:
+                self.log.warning("scan.mirror_failed", run_id=lease_item["run_id"], error=str(exc))
         self.metrics.checked.set(float(lease_item["checked"]))
         self.metrics.needing.set(float(lease_item["flagged"]))
         if lease_item.get("outcome") == "succeeded":

@@ -448,7 +448,7 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     create_secret(sm, fresh, {key: value})
     backdate(old, 40)
     metrics = Metrics()
-    await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
+    await Scanner(home, table, ScanMetrics(metrics.registry, age_gauge=True), tag=f"{key}={value}").run_once()
     assert sample(metrics, "rotaudit_scan_runs_total", outcome="succeeded") == 1
     assert sample(metrics, "rotaudit_scan_duration_seconds_count") == 1
     assert (sample(metrics, "rotaudit_scan_last_success_timestamp_seconds") or 0) > time.time() - 60
@@ -460,6 +460,45 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     await Scanner(home, table, ScanMetrics(quiet.registry, age_gauge=False), tag=f"{key}={value}").run_once()
     assert sample(quiet, "rotaudit_secrets_checked") == 2
     assert "rotaudit_secret_age_seconds" not in {m.name for m in quiet.registry.collect()}
+
+
+def age_samples(metrics: Metrics) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in metrics.registry.collect()
+        if family.name == "rotaudit_secret_age_seconds"
+        for sample in family.samples
+    }
+
+
+async def test_the_per_secret_age_gauge_is_off_unless_asked_for(endpoint: str, home: Aws, table: str) -> None:
+    """Metrics are served without authentication: by default no series is labelled with a secret's name."""
+    key, value = unique_tag()
+    create_secret(client("secretsmanager", endpoint), f"quiet{uuid.uuid4().hex[:6]}", {key: value})
+    metrics = Metrics()
+    await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
+    assert sample(metrics, "rotaudit_secrets_checked") == 1
+    assert age_samples(metrics) == {}
+
+
+async def test_a_replica_that_skipped_the_window_exports_the_same_ages(endpoint: str, table: str) -> None:
+    """The replica that finds the window done mirrors the holder's ages, not just its counts: every replica agrees."""
+    key, value = unique_tag()
+    sm = client("secretsmanager", endpoint)
+    for i, days in enumerate((40, 3)):
+        name = f"mirror{uuid.uuid4().hex[:6]}-{i}"
+        create_secret(sm, name, {key: value})
+        backdate(name, days)
+    runner, skipper = Metrics(), Metrics()
+    async with Aws(REGION, endpoint_url=endpoint) as aws:
+        for metrics, replica in ((runner, "replica-a"), (skipper, "replica-b")):
+            scanner = Scanner(
+                aws, table, ScanMetrics(metrics.registry, age_gauge=True), tag=f"{key}={value}", replica_id=replica
+            )
+            await scanner.run_window(WINDOW)
+    assert sample(skipper, "rotaudit_scan_runs_total", outcome="skipped") == 1
+    assert len(age_samples(runner)) == 2
+    assert age_samples(skipper) == age_samples(runner)
 
 
 async def test_no_secret_value_reaches_the_table_logs_or_metrics(endpoint: str, home: Aws, table: str) -> None:
