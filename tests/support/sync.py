@@ -49,8 +49,8 @@ def make_secret(endpoint: str, name: str, value: str | None) -> str:
 
 
 def current(endpoint: str, secret: str) -> tuple[str, str]:
-    """(version id, SecretString) of AWSCURRENT."""
-    got = boto("secretsmanager", endpoint).get_secret_value(SecretId=secret)
+    """(version id, SecretString) of AWSCURRENT (named: moto's default version does not follow a label move)."""
+    got = boto("secretsmanager", endpoint).get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")
     return str(got["VersionId"]), str(got["SecretString"])
 
 
