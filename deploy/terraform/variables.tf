@@ -204,31 +204,46 @@ variable "container_insights" {
   default     = true
 }
 
-variable "readable_secret_arns" {
-  description = "Secrets the daemon may read (describe, list versions, get value: scan, remediation, sync sources). Null: every secret in this account and region."
-  type        = list(string)
-  default     = null
-
-  validation {
-    condition     = length(coalesce(var.readable_secret_arns, ["unset"])) > 0
-    error_message = "readable_secret_arns must name at least one secret ARN or pattern (or be left unset)."
-  }
-}
-
 variable "secrets_kms_key_arns" {
-  description = "Customer-managed KMS keys that encrypt secrets the daemon reads or writes (kms:Decrypt/GenerateDataKey through Secrets Manager only)."
+  description = "Customer-managed KMS keys of the sync pairs' secrets (kms:Decrypt to read them, kms:GenerateDataKey to write targets; through Secrets Manager only). Only sync reads or writes values."
   type        = list(string)
   default     = []
 }
 
-variable "scan_role_arns" {
-  description = "Roles in other accounts the scan assumes (the role_arn entries of ROTAUDIT_SCAN_TARGETS)."
-  type        = list(string)
-  default     = []
+variable "scan_enabled" {
+  description = "ROTAUDIT_SCAN_ENABLED: the periodic age scan. Off: the task role gets none of the scan's permissions."
+  type        = bool
+  default     = true
 }
 
-variable "ecs_service_arns" {
-  description = "ECS services the derived-secret sync may redeploy (ecs:UpdateService)."
+variable "scan_targets" {
+  description = "ROTAUDIT_SCAN_TARGETS: other accounts (role_arn, assumed through STS) and regions the scan covers. When set it is the whole list: add an entry without role_arn to keep this account. The task role may assume these roles and list versions of managed secrets in these regions of this account."
+  type = list(object({
+    role_arn = optional(string, "")
+    regions  = optional(list(string), [])
+  }))
+  default = []
+}
+
+variable "sync_pairs" {
+  description = "ROTAUDIT_SYNC_PAIRS: derived secrets (see the README). source and target are secret names (this account and region) or full ARNs. The task role may read values of these secrets only, write only the targets, and redeploy only the ecs_services (cluster/service) named here."
+  type = list(object({
+    name         = string
+    source       = string
+    target       = string
+    host         = optional(string, "")
+    port         = optional(number, 0)
+    dbname       = optional(string, "")
+    username     = optional(string, "")
+    sslmode      = optional(string, "require")
+    template     = optional(string, "")
+    ecs_services = optional(list(string), [])
+  }))
+  default = []
+}
+
+variable "rotation_function_arns" {
+  description = "The rotation Lambda functions of managed secrets (ARNs or patterns). RotateSecret, which remediation retries with, also needs lambda:InvokeFunction on them (RotateSecret API reference). Required when remediation_mode is apply."
   type        = list(string)
   default     = []
 }

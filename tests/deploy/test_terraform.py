@@ -26,17 +26,13 @@ from daemon.config import load_config
 from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
 from daemon.table import table_definition
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
+from tests.support.iam import Deployment, expected_actions, granted, resources_for
 from tests.support.terraform import LOCAL_SH, MODULE, leftovers
 
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
 EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
 EVERY_KIND |= {"log-group", "secret"}
-SECRET_WRITES = {
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
-    "secretsmanager:RotateSecret",
-}
 
 
 @dataclass
@@ -262,23 +258,23 @@ def test_task_definition_is_a_daemon_config(stack: Stack) -> None:
     assert (task["requiresCompatibilities"], task["networkMode"]) == (["FARGATE"], "awsvpc")
 
 
-def test_task_role_is_least_privilege(stack: Stack) -> None:
-    """Inline policy only; every action resource-scoped but ListSecrets; secret writes need the Managed tag."""
+def test_task_role_is_what_the_code_needs(stack: Stack) -> None:
+    """The applied task role (inline policy only) grants exactly the actions derived from the daemon's calls for the
+    stack's settings, secret writes behind the scan tag (tests/deploy/test_iam.py covers the other settings)."""
     iam = boto("iam", stack.endpoint)
     role = stack.outputs["task_role_arn"].rsplit("/", 1)[1]
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    statements = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]["Statement"]
-    writes_seen = set()
-    for statement in statements:
-        actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
-        resources = {statement["Resource"]} if isinstance(statement["Resource"], str) else set(statement["Resource"])
-        assert not any("*" in action for action in actions), actions
-        assert "*" not in resources or actions == {"secretsmanager:ListSecrets"}, actions
-        if actions & SECRET_WRITES:
-            writes_seen |= actions
-            assert statement["Condition"] == {"StringEquals": {"secretsmanager:ResourceTag/Managed": "true"}}
-    assert writes_seen == SECRET_WRITES
+    policy = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    expected = expected_actions(Deployment())  # tfvars: defaults, remediation in apply mode, no sync
+    assert {"missing": sorted(expected - granted(policy)), "unused": sorted(granted(policy) - expected)} == {
+        "missing": [],
+        "unused": [],
+    }
+    tagged = {"StringEquals": {"secretsmanager:ResourceTag/Managed": "true"}}
+    for action in ("secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret"):
+        assert [condition for _, condition in resources_for(policy, action)] == [tagged], action
+    assert resources_for(policy, "secretsmanager:GetSecretValue") == []
 
 
 def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:

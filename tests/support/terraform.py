@@ -49,6 +49,7 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "scan_schedule": schedule,
         "alert_emails": ["ops@example.com"],
         "table_deletion_protection": False,
+        "rotation_function_arns": [f"arn:aws:lambda:{REGION}:123456789012:function:{prefix}-rotation"],
         # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
         "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
         **default_network(endpoint),
