@@ -54,3 +54,9 @@ output "execution_role_arn" {
 output "log_group_name" {
   value = aws_cloudwatch_log_group.daemon.name
 }
+output "trail_arn" {
+  value = var.create_cloudtrail ? aws_cloudtrail.this[0].arn : null
+}
+output "trail_bucket" {
+  value = var.create_cloudtrail ? aws_s3_bucket.trail[0].id : null
+}

@@ -187,7 +187,7 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "Optional customer-managed KMS key for the audit table, the log group and the topic. Its key policy must admit DynamoDB, CloudWatch Logs (logs.<region>.amazonaws.com) and SNS. Null: AWS-managed keys."
+  description = "Optional customer-managed KMS key for the audit table, the log group, the topic and (create_cloudtrail) the trail and its bucket. Its key policy must admit DynamoDB, CloudWatch Logs (logs.<region>.amazonaws.com), SNS and, for the trail, CloudTrail. Null: AWS-managed keys (SSE-S3 for the trail's bucket)."
   type        = string
   default     = null
 }
@@ -246,6 +246,18 @@ variable "rotation_function_arns" {
   description = "The rotation Lambda functions of managed secrets (ARNs or patterns). RotateSecret, which remediation retries with, also needs lambda:InvokeFunction on them (RotateSecret API reference). Required when remediation_mode is apply."
   type        = list(string)
   default     = []
+}
+
+variable "create_cloudtrail" {
+  description = "Create a multi-region CloudTrail trail and its encrypted, private S3 bucket. CloudTrail-delivered rotation events need a trail logging in the account and region; leave off where an organization or account trail already logs (the daemon reports rotaudit_cloudtrail_logging either way)."
+  type        = bool
+  default     = false
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days the trail's log files are kept in its bucket (create_cloudtrail)."
+  type        = number
+  default     = 365
 }
 
 variable "automation_document_arns" {

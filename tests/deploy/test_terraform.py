@@ -8,6 +8,7 @@ tears the stack down. ECS tasks never run on the emulator, so the ECS side is ch
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -22,9 +23,12 @@ from typing import Any
 
 import pytest
 
+from daemon.aws import Aws
 from daemon.config import load_config
+from daemon.metrics import Metrics
 from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
 from daemon.table import table_definition
+from daemon.trail import check_cloudtrail
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
 from tests.support.iam import Deployment, expected_actions, granted, resources_for
 from tests.support.terraform import LOCAL_SH, MODULE, leftovers
@@ -32,7 +36,7 @@ from tests.support.terraform import LOCAL_SH, MODULE, leftovers
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
 EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
-EVERY_KIND |= {"log-group", "secret"}
+EVERY_KIND |= {"log-group", "secret", "trail", "bucket"}
 
 
 @dataclass
@@ -275,6 +279,33 @@ def test_task_role_is_what_the_code_needs(stack: Stack) -> None:
     for action in ("secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret"):
         assert [condition for _, condition in resources_for(policy, action)] == [tagged], action
     assert resources_for(policy, "secretsmanager:GetSecretValue") == []
+
+
+def test_the_trail_logs_into_a_private_encrypted_bucket(stack: Stack) -> None:
+    """With create_cloudtrail, a multi-region trail logs (the daemon's start-up check agrees) into a bucket that is
+    encrypted, versioned, private and reachable only over TLS."""
+    trails, s3 = boto("cloudtrail", stack.endpoint), boto("s3", stack.endpoint)
+    (trail,) = trails.describe_trails(trailNameList=[stack.outputs["trail_arn"]])["trailList"]
+    assert (trail["IsMultiRegionTrail"], trail["LogFileValidationEnabled"]) == (True, True)
+    assert trails.get_trail_status(Name=stack.outputs["trail_arn"])["IsLogging"] is True
+    bucket = stack.outputs["trail_bucket"]
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"  # no kms_key_arn given
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert {statement["Sid"] for statement in policy["Statement"]} == {
+        "CloudTrailAclCheck",
+        "CloudTrailWrite",
+        "DenyInsecureTransport",
+    }
+
+    async def check() -> bool | None:
+        metrics = Metrics()
+        async with Aws(REGION, endpoint_url=stack.endpoint, metrics=metrics, services=("cloudtrail",)) as aws:
+            return await check_cloudtrail(aws, metrics)
+
+    assert asyncio.run(check()) is True
 
 
 def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:

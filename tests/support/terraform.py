@@ -50,6 +50,7 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "alert_emails": ["ops@example.com"],
         "table_deletion_protection": False,
         "rotation_function_arns": [f"arn:aws:lambda:{REGION}:123456789012:function:{prefix}-rotation"],
+        "create_cloudtrail": True,  # off by default; on here, so the loop builds and tears down the trail too
         # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
         "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
         **default_network(endpoint),
@@ -94,6 +95,7 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> list[Any]:
 def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     """(kind, name) of everything on the emulator that belongs to the stack `prefix` (empty once it is down)."""
     sqs, ddb, sns, events = (boto(s, endpoint) for s in ("sqs", "dynamodb", "sns", "events"))
+    trails, s3 = boto("cloudtrail", endpoint), boto("s3", endpoint)
     ecs, iam, logs, sm = (boto(s, endpoint) for s in ("ecs", "iam", "logs", "secretsmanager"))
     queues = _pages(sqs, "list_queues", "QueueUrls", QueueNamePrefix=prefix)
     found = [("queue", url.rsplit("/", 1)[1]) for url in queues]
@@ -116,6 +118,8 @@ def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     found += [("role", r["RoleName"]) for r in _pages(iam, "list_roles", "Roles")]
     groups = _pages(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=f"/ecs/{prefix}")
     found += [("log-group", g["logGroupName"]) for g in groups]
+    found += [("trail", t["Name"]) for t in trails.describe_trails(includeShadowTrails=True)["trailList"]]
+    found += [("bucket", b["Name"]) for b in s3.list_buckets().get("Buckets", [])]
     secrets = _pages(sm, "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [prefix]}])
     found += [("secret", s["Name"]) for s in secrets]
     # Listings filter by a raw prefix (or not at all): keep names that are the prefix or start with "prefix-".
