@@ -84,6 +84,16 @@ def unseed(endpoint: str, prefix: str) -> None:
             sm.delete_secret(SecretId=f"{prefix}-{suffix}", ForceDeleteWithoutRecovery=True)
 
 
+def delete_trail(endpoint: str, prefix: str) -> None:
+    """Delete the stack's trail by name before `terraform destroy`, which deletes it by ARN: AWS's DeleteTrail takes
+    either, moto 5.2's only a name and ignores an ARN, so on the emulator the trail would outlive the stack.
+    (An emulator gap to patch in daemon/devtools/patches/; AWS needs none of this.)"""
+    trails = boto("cloudtrail", endpoint)
+    for trail in trails.describe_trails()["trailList"]:
+        if _ours(trail["Name"], prefix):
+            trails.delete_trail(Name=trail["Name"])
+
+
 def _ours(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(f"{prefix}-")
 
@@ -190,9 +200,9 @@ SCENARIOS: tuple[tuple[str, Callable[[str, dict[str, Any], str, str], str]], ...
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tests.support.terraform {tfvars,seed,unseed,scenarios,leftovers}` for deploy/local.sh."""
+    """`python -m tests.support.terraform {tfvars,seed,unseed,delete-trail,scenarios,leftovers}` for deploy/local.sh."""
     parser = argparse.ArgumentParser(prog="python -m tests.support.terraform")
-    parser.add_argument("command", choices=("tfvars", "seed", "unseed", "scenarios", "leftovers"))
+    parser.add_argument("command", choices=("tfvars", "seed", "unseed", "delete-trail", "scenarios", "leftovers"))
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--schedule", default="rate(1 hour)")
@@ -204,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {', '.join(seed(args.endpoint, args.prefix))}")
     elif args.command == "unseed":
         unseed(args.endpoint, args.prefix)
+    elif args.command == "delete-trail":
+        delete_trail(args.endpoint, args.prefix)
     elif args.command == "leftovers":
         left = leftovers(args.endpoint, args.prefix)
         for kind, name in left:
