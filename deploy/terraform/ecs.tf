@@ -22,7 +22,8 @@ locals {
       ROTAUDIT_LOG_FORMAT       = "json"
       ROTAUDIT_SCAN_ENABLED     = tostring(var.scan_enabled)
     },
-    length(var.allowed_accounts) > 0 ? { ROTAUDIT_ALLOWED_ACCOUNTS = join(",", var.allowed_accounts) } : {},
+    # Forwarded events carry their own account: a source account must be allowed too.
+    length(var.allowed_accounts) > 0 ? { ROTAUDIT_ALLOWED_ACCOUNTS = join(",", distinct(concat(var.allowed_accounts, local.forwarding_accounts))) } : {},
     length(var.sync_pairs) > 0 ? { ROTAUDIT_SYNC_PAIRS = jsonencode(var.sync_pairs) } : {},
     length(var.scan_targets) > 0 ? { ROTAUDIT_SCAN_TARGETS = jsonencode(var.scan_targets) } : {},
   )

@@ -260,6 +260,20 @@ variable "cloudtrail_retention_days" {
   default     = 365
 }
 
+variable "event_sources" {
+  description = "Other regions and accounts whose rotations rotaudit audits: each runs modules/forward-events (with a provider for it), whose rules forward Secrets Manager events to this region's default bus. account_id empty: this account. Other accounts are allowed to put Secrets Manager events on the bus, and are added to ROTAUDIT_ALLOWED_ACCOUNTS when allowed_accounts is set."
+  type = list(object({
+    account_id = optional(string, "")
+    regions    = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for source in var.event_sources : source.account_id == "" || can(regex("^[0-9]{12}$", source.account_id))])
+    error_message = "event_sources account_id must be empty (this account) or a 12-digit account id."
+  }
+}
+
 variable "automation_document_arns" {
   description = "SSM Automation documents remediation may start (the rotaudit:restart-document tags), as automation-definition ARNs."
   type        = list(string)

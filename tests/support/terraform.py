@@ -23,6 +23,7 @@ from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotaudit_cmd
 MODULE = ROOT / "deploy" / "terraform"
 LOCAL_SH = ROOT / "deploy" / "local.sh"
 # name suffix -> tags: two secrets the scan checks, one it must ignore (the tutorial's three).
+FORWARDING_ACCOUNT = "210987654321"  # an account the stack accepts forwarded events from
 DEMO_SECRETS = {"fresh": {"Managed": "true"}, "stale": {"Managed": "true"}, "ignored": {"Managed": "false"}}
 
 
@@ -51,6 +52,8 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "table_deletion_protection": False,
         "rotation_function_arns": [f"arn:aws:lambda:{REGION}:123456789012:function:{prefix}-rotation"],
         "create_cloudtrail": True,  # off by default; on here, so the loop builds and tears down the trail too
+        # Forwarding from another account and another region: the bus policy admits the other account.
+        "event_sources": [{"account_id": FORWARDING_ACCOUNT, "regions": ["eu-west-1"]}, {"regions": ["eu-west-1"]}],
         # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
         "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
         **default_network(endpoint),
