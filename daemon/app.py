@@ -25,6 +25,7 @@ from daemon.logs import get_logger
 from daemon.metrics import Metrics
 from daemon.processor import Processor
 from daemon.queues import resolve_dlq_url
+from daemon.trail import check_cloudtrail
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -125,8 +126,10 @@ class Daemon:
             store = AuditStore(aws, config.audit_table)
             try:
                 async with asyncio.timeout(STARTUP_TIMEOUT_S):
-                    _, dlq_url = await asyncio.gather(
-                        store.check_ready(), resolve_dlq_url(aws, config.queue_url, config.dlq_url)
+                    _, dlq_url, _ = await asyncio.gather(
+                        store.check_ready(),
+                        resolve_dlq_url(aws, config.queue_url, config.dlq_url),
+                        check_cloudtrail(aws, self.metrics),  # says so when no trail logs; never refuses to start
                     )
             except TimeoutError:
                 raise StartupError(f"AWS did not answer the start-up checks within {STARTUP_TIMEOUT_S:.0f}s") from None

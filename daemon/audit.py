@@ -206,6 +206,11 @@ class AuditStore:
                 if not isinstance(reasons, list) or len(reasons) != len(remaining):
                     raise
                 codes = [str(reason.get("Code", "None")) for reason in reasons]
+                if "ValidationError" in codes:
+                    # An item DynamoDB refuses (AWS-FACTS §5: a cancellation reason, like ConditionalCheckFailed,
+                    # TransactionConflict and ThrottlingError) fails the same way however often it is sent: it is
+                    # permanent, not a conflict to retry. The caller writes the batch item by item, so it fails alone.
+                    raise
                 duplicates = [i for i, code in zip(remaining, codes, strict=True) if code == "ConditionalCheckFailed"]
                 for i in duplicates:
                     result[i] = Outcome.DUPLICATE

@@ -7,12 +7,14 @@ errors, counts it, and turns botocore/aiohttp failures into `TransientAwsError` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials, AioRefreshableCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import (
     BotoCoreError,
@@ -33,7 +35,7 @@ from tenacity import (
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.metrics import Metrics
 
-SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs")
+SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs", "cloudtrail")
 HOT_SERVICES = frozenset({"sqs", "dynamodb"})  # one call or more per message
 
 TRANSIENT_CODES = frozenset(
@@ -61,6 +63,9 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
+# Codes a service uses for what retrying cannot fix. Secrets Manager's LimitExceededException means a quota (too
+# many versions, secrets, ...), not a throttle (AWS-FACTS §3): retried, it only cost 20 s before failing anyway.
+PERMANENT_CODES_BY_SERVICE = {"secretsmanager": frozenset({"LimitExceededException"})}
 _NETWORK_ERRORS = (
     EndpointConnectionError,
     ConnectionClosedError,
@@ -80,6 +85,7 @@ def translate(service: str, operation: str, exc: BaseException) -> AwsError:
         message = str(error.get("Message", ""))[:300]
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         transient = code in TRANSIENT_CODES or status >= 500 or status == 429  # 429: too many requests
+        transient = transient and code not in PERMANENT_CODES_BY_SERVICE.get(service, frozenset())
         cls = TransientAwsError if transient else PermanentAwsError
         err: AwsError = cls(service, operation, code, message)
         err.details = {k: v for k, v in exc.response.items() if k not in ("Error", "ResponseMetadata")}
@@ -105,7 +111,7 @@ class Aws:
         pool_size: int = 64,
         read_timeout_s: float = 40.0,
         services: tuple[str, ...] = SERVICES,
-        credentials: Mapping[str, str] | None = None,
+        credentials: Mapping[str, str] | AioRefreshableCredentials | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
@@ -113,9 +119,11 @@ class Aws:
         self.max_attempts = max_attempts
         self.max_retry_s = max_retry_s
         self._services = services
-        # Temporary credentials (aws_access_key_id, aws_secret_access_key, aws_session_token), e.g. from
-        # sts:AssumeRole for another account; None means the default chain. Never logged.
-        self._credentials = dict(credentials or {})
+        # Fixed keys (aws_access_key_id, aws_secret_access_key, aws_session_token), or credentials that renew
+        # themselves (`refreshing_credentials`: an assumed role in another account); None means the default chain.
+        # Never logged.
+        self._keys = dict(credentials) if isinstance(credentials, Mapping) else {}
+        self._refreshing = credentials if isinstance(credentials, AioRefreshableCredentials) else None
         self._config = AioConfig(
             connect_timeout=5,
             read_timeout=read_timeout_s,
@@ -131,6 +139,8 @@ class Aws:
 
     async def __aenter__(self) -> Aws:
         session = get_session()
+        if self._refreshing is not None:
+            session.register_component("credential_provider", AioCredentialResolver([_Given(self._refreshing)]))
         for service in self._services:
             self._clients[service] = await self._stack.enter_async_context(
                 session.create_client(
@@ -138,7 +148,7 @@ class Aws:
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
                     config=self._hot_config if service in HOT_SERVICES else self._config,
-                    **self._credentials,
+                    **self._keys,
                 )
             )
         return self
@@ -179,6 +189,38 @@ class Aws:
             with attempt:
                 return await self.call_once(service, operation, **params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+# -- credentials that renew themselves ----------------------------------------------------------------------
+
+CredentialsFetch = Callable[[], Awaitable[dict[str, str]]]
+
+
+def refreshing_credentials(
+    fetch: CredentialsFetch, *, clock: Callable[[], datetime] | None = None
+) -> AioRefreshableCredentials:
+    """Credentials that call `fetch` on first use and again before they expire.
+
+    `fetch` returns `access_key`, `secret_key`, `token` and `expiry_time` (ISO-8601). botocore refreshes 15 minutes
+    before expiry (and must, at 10): an assumed-role session reached by role chaining lasts at most an hour
+    (AWS-FACTS §3), so a long-lived process holding fixed keys would start failing after it. Share one object among
+    the clients of one role: they then assume it once per session, not once each.
+    """
+    return AioDeferredRefreshableCredentials(
+        refresh_using=fetch, method="assume-role", time_fetcher=clock or (lambda: datetime.now(UTC))
+    )
+
+
+class _Given:
+    """A credential chain of one link, the credentials it is given (botocore's provider interface: METHOD, load)."""
+
+    METHOD = "rotaudit-given"
+
+    def __init__(self, credentials: AioRefreshableCredentials) -> None:
+        self._credentials = credentials
+
+    async def load(self) -> AioRefreshableCredentials:
+        return self._credentials
 
 
 # -- errors an operator can act on ------------------------------------------------------------------------

@@ -10,7 +10,7 @@
     ├── LeaseLost          this replica no longer holds the scan window's lease: stop writing the run
     │   internal control flow, private to one module, caught there and never raised past it:
     ├── events._Rejected   a bad message, out of the parsing helpers; `parse_message` returns its `Rejection`
-    └── sync.syncer._Failed  one pair's sync cannot go on; `Syncer.sync_pair` returns it as an `error` result
+    └── sync.secrets.SyncFailed  one pair's sync cannot go on; `Syncer.sync_pair` returns it as an `error` result
 
 A rejected message is not an exception: `daemon.events.parse_message` returns a `Rejection`.
 A duplicate write is not an exception either: `daemon.audit` returns an outcome.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,6 +56,7 @@ _TIMESTAMP_RE = re.compile(
     r"(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"  # optional seconds and fraction
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"  # optional zone; naive means UTC
 )
+_LABEL_NAMESPACE = uuid.UUID("1d7e4c52-8a0b-4f7e-9c55-3b6a2e9d0f17")
 _FAILED_STEP_RE = re.compile(r"\b(createSecret|setSecret|testSecret|finishSecret) step\b")
 
 
@@ -176,7 +178,12 @@ def _parse_event(
     secret_arn, (arn_region, arn_account, secret_name) = _find_secret(candidates)
 
     envelope_id = _text(envelope, "id")
-    event_id = _text(detail, "eventID") or envelope_id
+    event_time = _event_time(envelope, detail)
+    version_id = _version_id(detail, kind)
+    labels = _label(detail) if kind == "label" else None
+    event_id = _text(detail, "eventID") or (
+        _label_event_id(secret_arn, version_id, labels, event_time) if kind == "label" else envelope_id
+    )
     if event_id is None:
         raise _Rejected(RejectReason.NOT_AN_EVENT, "no eventID or id: the event cannot be identified")
     rotation_id = rotation_request["uuid"].lower() if rotation_request else request_id or event_id
@@ -208,15 +215,25 @@ def _parse_event(
         secret_name=secret_name,
         rotation_id=rotation_id,
         event_id=event_id,
-        event_time=_event_time(envelope, detail),
+        event_time=event_time,
         account=account,
         region=region,
         envelope_id=envelope_id,
         failed_step=step[1] if step else None,
         error_message=error_message[:MAX_ERROR_MESSAGE_CHARS] if error_message else None,
-        version_id=_version_id(detail, kind),
-        label=_label(detail) if kind == "label" else None,
+        version_id=version_id,
+        label=labels,
     )
+
+
+def _label_event_id(secret_arn: str, version_id: str | None, labels: str | None, event_time: datetime) -> str:
+    """A label move's id from what it is: secret, version, label and time.
+
+    `Secret Label Updated` events carry no CloudTrail eventID, and an EventBridge archive replay gives each replayed
+    event a new envelope `id` (AWS-FACTS §1): keyed on that, a replay would be audited a second time.
+    """
+    basis = "\x1f".join((secret_arn, version_id or "", labels or "", event_time.isoformat()))
+    return f"label-{uuid.uuid5(_LABEL_NAMESPACE, basis)}"
 
 
 def _classify(envelope: dict[str, object]) -> tuple[str, dict[str, object]]:
@@ -252,7 +269,8 @@ def _secret_candidates(envelope: dict[str, object], detail: dict[str, object], k
     """
     resources = envelope.get("resources")
     by_kind: dict[str, list[object]] = {
-        "service": [_dig(detail, "additionalEventData", "SecretId")],
+        # rds! managed rotation may carry it in serviceEventDetails.secretId (AWS-FACTS §1: a third-party sample).
+        "service": [_dig(detail, "additionalEventData", "SecretId"), _dig(detail, "serviceEventDetails", "secretId")],
         "api_call": [
             _dig(detail, "responseElements", "arn"),
             _dig(detail, "responseElements", "aRN"),
@@ -276,7 +294,7 @@ def _find_secret(candidates: list[object]) -> tuple[str, tuple[str, str, str]]:
             return candidate, parsed
     raise _Rejected(
         RejectReason.NO_SECRET,
-        "no full secret ARN in additionalEventData.SecretId, responseElements.arn/aRN, "
+        "no full secret ARN in additionalEventData.SecretId, serviceEventDetails.secretId, responseElements.arn/aRN, "
         "requestParameters.secretId, resources, secretId or requestID",
     )
 

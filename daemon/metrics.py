@@ -89,5 +89,11 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("rotaudit_ready", "1 when started and not draining.", registry=r)
+        self.cloudtrail_logging = Gauge(
+            "rotaudit_cloudtrail_logging",
+            "1 when a CloudTrail trail logged this region at start-up, 0 when none did (no event will arrive), NaN "
+            "when the check failed.",
+            registry=r,
+        )
         self.build_info = Info("rotaudit_build", "Build information.", registry=r)
         self.build_info.info({"version": __version__})

@@ -7,6 +7,7 @@ queue policy that admits only those rules. `deploy/terraform` describes the same
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,11 +15,13 @@ from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
 from daemon.table import TTL_ATTRIBUTE, table_definition
+from daemon.timer import Sleep
 
 MAX_RECEIVE_COUNT = 5
 RETENTION_S = 14 * 24 * 3600
 QUEUE_VISIBILITY_S = 60
 TOPIC_KMS_KEY = "alias/aws/sns"
+PITR_WAIT_S = 300.0  # how long provision waits for continuous backups to become available
 
 
 def rotation_event_pattern() -> dict[str, Any]:
@@ -50,7 +53,7 @@ async def _queue(aws: Aws, name: str, attributes: dict[str, str]) -> tuple[str, 
     return url, str(described["Attributes"]["QueueArn"])
 
 
-async def _table(aws: Aws, name: str) -> str:
+async def _table(aws: Aws, name: str, sleep: Sleep) -> str:
     try:
         await aws.call("dynamodb", "create_table", **table_definition(name))
     except PermanentAwsError as exc:
@@ -66,13 +69,29 @@ async def _table(aws: Aws, name: str) -> str:
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
-    await aws.call(
-        "dynamodb",
-        "update_continuous_backups",
-        TableName=name,
-        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-    )
+    await _enable_point_in_time_recovery(aws, name, sleep)
     return name
+
+
+async def _enable_point_in_time_recovery(aws: Aws, name: str, sleep: Sleep) -> None:
+    """UpdateContinuousBackups, waiting out `ContinuousBackupsUnavailableException`: AWS can refuse it for a while
+    right after CreateTable, while it turns continuous backups on (AWS-FACTS §5). Bounded by PITR_WAIT_S."""
+    waited_s, delay_s = 0.0, 1.0
+    while True:
+        try:
+            await aws.call(
+                "dynamodb",
+                "update_continuous_backups",
+                TableName=name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+            return
+        except PermanentAwsError as exc:
+            if exc.code != "ContinuousBackupsUnavailableException" or waited_s >= PITR_WAIT_S:
+                raise
+        await sleep(delay_s)
+        waited_s += delay_s
+        delay_s = min(delay_s * 2, 15.0)
 
 
 async def _rule(aws: Aws, name: str, pattern: dict[str, Any], queue_arn: str, dlq_arn: str, description: str) -> str:
@@ -141,8 +160,8 @@ def principal_of(caller_arn: str) -> str:
     return caller_arn
 
 
-async def provision(aws: Aws, prefix: str) -> dict[str, str]:
-    """Create (or bring up to date) every resource; return their names, URLs and ARNs."""
+async def provision(aws: Aws, prefix: str, *, sleep: Sleep = asyncio.sleep) -> dict[str, str]:
+    """Create (or bring up to date) every resource; return their names, URLs and ARNs. `sleep` paces retries."""
     dlq_url, dlq_arn = await _queue(aws, f"{prefix}-events-dlq", {"MessageRetentionPeriod": str(RETENTION_S)})
     queue_url, queue_arn = await _queue(
         aws,
@@ -154,7 +173,7 @@ async def provision(aws: Aws, prefix: str) -> dict[str, str]:
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         },
     )
-    table = await _table(aws, f"{prefix}-audit")
+    table = await _table(aws, f"{prefix}-audit", sleep)
     topic_arn = str((await aws.call("sns", "create_topic", Name=f"{prefix}-notifications"))["TopicArn"])
     # Encrypted at rest with the AWS-managed key (set apart from CreateTopic, which refuses an existing topic
     # whose attributes differ).

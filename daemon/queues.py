@@ -9,6 +9,8 @@ from typing import Any
 from daemon.aws import Aws, explain
 from daemon.errors import AwsError, StartupError
 
+RECEIVE_MAX = 10  # SQS's largest MaxNumberOfMessages
+
 
 async def _sqs(aws: Aws, operation: str, what: str, fix: str, **params: Any) -> dict[str, Any]:
     try:

@@ -156,6 +156,8 @@ down() {
     trap 'stop_emulator >/dev/null 2>&1 || true' EXIT
     if answering; then
         step "delete secrets" helper unseed
+        # moto's DeleteTrail ignores the ARN terraform destroy passes (AWS takes a name or an ARN): by name first.
+        step "delete trail by name" helper delete-trail
         if [[ -f $WORK/terraform.tfstate ]]; then
             step "terraform destroy" terraform -chdir="$WORK" destroy -auto-approve -input=false -no-color
         fi

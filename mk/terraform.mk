@@ -32,9 +32,10 @@ terraform-tools:
 	@deploy/local.sh tools || { echo "terraform and the provider mirror come with this machine's image; they cannot be fetched here" >&2; exit 1; }
 
 
-## make test-terraform: checkov, then the stack up, checked, scenarios, down on the emulator (tests/deploy/test_terraform.py).
+## make test-terraform: checkov, then the stack up, checked, scenarios, down on the emulator (tests/deploy/test_terraform.py),
+## and the task role held to what the daemon's code calls, planned for several settings (tests/deploy/test_iam.py).
 test-terraform: install checkov-tools terraform-tools
-	CHECKOV=$(CHECKOV) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_terraform.py
+	CHECKOV=$(CHECKOV) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_terraform.py tests/deploy/test_iam.py
 
 ## make local-loop: deploy/local.sh up, test and down on an emulator of its own, each step timed.
 local-loop: install terraform-tools

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,13 +253,16 @@ class ProgressBar:
 async def _export(args: argparse.Namespace) -> int:
     config = load_config(toml_path=args.config, required=())
     out: Path = args.out
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     count = 0
     async with open_aws(config, SERVICES) as aws:
         dlq_url = await resolve_dlq_url(aws, config.queue_url, config.dlq_url)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # bodies may be sensitive
+        # Bodies may be sensitive. mkstemp picks an unpredictable name and opens it O_CREAT|O_EXCL|O_NOFOLLOW, so a
+        # file or symlink planted beside `out` is neither reused (with its mode) nor written through; fchmod states
+        # 0600 whatever the umask or the platform's default.
+        fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)
                 async with walk(aws, dlq_url, hold_s=args.hold) as reader:
                     async for batch in reader.batches():
                         for message in batch:
@@ -265,7 +270,8 @@ async def _export(args: argparse.Namespace) -> int:
                         count += len(batch)
             os.replace(partial, out)
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # gone once renamed
+                os.unlink(partial)
     print(json.dumps({"exported": count, "out": str(out), "dlq_url": dlq_url}))
     return EXIT_OK
 

@@ -15,10 +15,9 @@ import asyncio
 
 from daemon.aws import Aws
 from daemon.dlq.metrics import DlqMetrics
-from daemon.dlq.reader import BATCH
 from daemon.errors import AwsError
 from daemon.logs import get_logger
-from daemon.queues import queue_depth
+from daemon.queues import RECEIVE_MAX, queue_depth
 from daemon.timer import Clock, every, utc_now
 
 
@@ -50,7 +49,7 @@ class DlqMonitor:
                 "sqs",
                 "receive_message",
                 QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=BATCH,
+                MaxNumberOfMessages=RECEIVE_MAX,
                 VisibilityTimeout=0,
                 WaitTimeSeconds=1,  # a long poll asks every SQS server, and returns at once when there are messages
                 MessageSystemAttributeNames=["SentTimestamp"],

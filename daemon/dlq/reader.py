@@ -20,9 +20,10 @@ from daemon.aws import Aws
 from daemon.errors import AwsError
 from daemon.events import RotationEvent, parse_message, parse_secret_arn
 from daemon.logs import get_logger
+from daemon.queues import RECEIVE_MAX
 from daemon.table import utc_iso
 
-BATCH = 10
+BATCH = RECEIVE_MAX
 DEFAULT_HOLD_S = 120
 REASON_MAX_RECEIVES = "max_receives"  # moved by SQS after maxReceiveCount: no attributes of ours
 REASON_EVENTBRIDGE = "eventbridge_undelivered"  # an EventBridge target DLQ message (ERROR_CODE attribute)

@@ -32,9 +32,10 @@ class SecretAgeCollector(Collector):
 
 
 class ScanMetrics:
-    """The scan's metrics, built once on the app's registry; `age_gauge` adds the per-secret ages."""
+    """The scan's metrics, built once on the app's registry; `age_gauge` adds the per-secret ages (opt-in: their
+    labels name secrets, and /metrics is served without authentication)."""
 
-    def __init__(self, r: CollectorRegistry, *, age_gauge: bool = True) -> None:
+    def __init__(self, r: CollectorRegistry, *, age_gauge: bool = False) -> None:
         self.runs = Counter(
             "rotaudit_scan_runs", "Scan runs by outcome (succeeded, partial, failed, skipped).", ["outcome"], registry=r
         )

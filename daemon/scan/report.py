@@ -218,3 +218,24 @@ async def run_rows(aws: AwsCaller, table: str, run_id: str, status: str | None =
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
             return
+
+
+AgeKey = tuple[str, str, str]  # (secret name, account, region): the labels of rotaudit_secret_age_seconds
+
+
+def age_key(row: dict[str, Any]) -> AgeKey:
+    return str(row["secret_name"]), str(row["account"]), str(row["region"])
+
+
+def row_age_s(row: dict[str, Any]) -> float | None:
+    """A scan row's age in seconds, from the `age_days` it stores (rounded to 0.01 day); None without one."""
+    return float(row["age_days"]) * 86400 if row.get("age_days") is not None else None
+
+
+async def run_ages(aws: AwsCaller, table: str, run_id: str) -> dict[AgeKey, float]:
+    """Every secret's age in one run, read back from its rows: how a replica that skipped the run shows its ages."""
+    ages: dict[AgeKey, float] = {}
+    async for row in run_rows(aws, table, run_id):
+        if (age_s := row_age_s(row)) is not None:
+            ages[age_key(row)] = age_s
+    return ages

@@ -4,7 +4,8 @@ scopes a run covers, and what a run found. No I/O, no clock.
 Age counts from the newer of `LastRotatedDate` and the AWSCURRENT version's creation (a manual new version is a
 rotation), never from `LastChangedDate` (tags move it). The list call bounds the version's creation between the
 secret's `CreatedDate` and its `LastChangedDate`; `needs_version_lookup` says when those bounds leave the verdict
-open, which is the only case worth a `ListSecretVersionIds` call.
+open, which is the only case worth a `ListSecretVersionIds` call. A dangling AWSPENDING is `stuck_pending` only
+once its version is older than a grace period: before that it is a rotation in progress.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 
 
 class Status(StrEnum):
@@ -32,6 +33,7 @@ class Reason(StrEnum):
 
 
 _FLAGGING = frozenset({Reason.OLDER_THAN_MAX_AGE, Reason.ROTATION_OVERDUE, Reason.STUCK_PENDING})
+PENDING_GRACE = timedelta(minutes=60)  # ROTAUDIT_SCAN_PENDING_GRACE_MINUTES' default
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -90,8 +92,13 @@ def _newest(*candidates: tuple[datetime | None, str]) -> tuple[datetime | None, 
     return best
 
 
-def needs_version_lookup(facts: SecretFacts, now: datetime, max_age_days: int) -> bool:
-    """Whether the AWSCURRENT version's creation date could change the verdict the list call gives."""
+def needs_version_lookup(
+    facts: SecretFacts, now: datetime, max_age_days: int, pending_grace: timedelta = PENDING_GRACE
+) -> bool:
+    """Whether a version's creation date could change the verdict the list call gives: the AWSCURRENT version's
+    (for the age), or a dangling AWSPENDING version's (for `stuck_pending`, within the grace period)."""
+    if _pending_in_doubt(facts, now, pending_grace):
+        return True
     if facts.current_version is None:
         return False
     cutoff = now - timedelta(days=max_age_days)
@@ -102,11 +109,41 @@ def needs_version_lookup(facts: SecretFacts, now: datetime, max_age_days: int) -
     return not (fresh_anyway or old_anyway)
 
 
+def _dangling(facts: SecretFacts) -> bool:
+    return facts.pending_version is not None and facts.pending_version != facts.current_version
+
+
+def _pending_in_doubt(facts: SecretFacts, now: datetime, pending_grace: timedelta) -> bool:
+    """A dangling AWSPENDING whose version may be younger than the grace: the secret changed within it."""
+    return _dangling(facts) and facts.last_changed_at is not None and facts.last_changed_at > now - pending_grace
+
+
+def _stuck(facts: SecretFacts, now: datetime, pending_grace: timedelta, pending_created_at: datetime | None) -> bool:
+    """AWSPENDING off AWSCURRENT for longer than the grace period.
+
+    AWSPENDING off AWSCURRENT is also the normal state while a rotation runs (AWS-FACTS §3), so only a pending
+    version created more than `pending_grace` ago counts. Its creation is the version's CreatedDate when it was
+    looked up, else bounded by the secret's LastChangedDate (adding the version changed the secret, so it is no
+    younger than that); unknown dates count as stuck.
+    """
+    if not _dangling(facts):
+        return False
+    created = pending_created_at or facts.last_changed_at
+    return created is None or created <= now - pending_grace
+
+
 def classify(
-    facts: SecretFacts, now: datetime, max_age_days: int, version_created_at: datetime | None = None
+    facts: SecretFacts,
+    now: datetime,
+    max_age_days: int,
+    version_created_at: datetime | None = None,
+    *,
+    pending_created_at: datetime | None = None,
+    pending_grace: timedelta = PENDING_GRACE,
 ) -> Verdict:
     """The status and reasons for one secret at `now`. Without `version_created_at`, the secret's creation
-    stands in for the current version's (an earlier bound: the age is an upper bound)."""
+    stands in for the current version's (an earlier bound: the age is an upper bound). `pending_created_at` is
+    the AWSPENDING version's creation, when it was looked up."""
     reference, source = _newest(
         (facts.last_rotated_at, "last_rotated"),
         (version_created_at, "current_version") if version_created_at else (facts.created_at, "created"),
@@ -118,7 +155,7 @@ def classify(
         reasons.append(Reason.OLDER_THAN_MAX_AGE)
     if facts.rotation_enabled and facts.next_rotation_at is not None and facts.next_rotation_at < now:
         reasons.append(Reason.ROTATION_OVERDUE)
-    if facts.pending_version is not None and facts.pending_version != facts.current_version:
+    if _stuck(facts, now, pending_grace, pending_created_at):
         reasons.append(Reason.STUCK_PENDING)
     if not facts.rotation_enabled:
         reasons.append(Reason.ROTATION_DISABLED)

@@ -16,23 +16,32 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.config import Config, ScanTarget
+from daemon.config import Config
+from daemon.config_values import ScanTarget
 from daemon.errors import AwsError, LeaseLost, PermanentAwsError
 from daemon.logs import get_logger
 from daemon.scan.lease import WindowLease
 from daemon.scan.metrics import ScanMetrics
-from daemon.scan.report import BatchWriter, compact_time, run_item, run_summary, scan_row
+from daemon.scan.report import (
+    BatchWriter,
+    age_key,
+    compact_time,
+    row_age_s,
+    run_ages,
+    run_item,
+    run_summary,
+    scan_row,
+)
 from daemon.scan.rules import (
+    PENDING_GRACE,
     ScanResult,
-    Scope,
     SecretFacts,
     Status,
     as_utc,
@@ -41,11 +50,11 @@ from daemon.scan.rules import (
     scopes_for,
     tag_matches,
 )
+from daemon.scan.targets import Connect, ScopeClients
 from daemon.table import to_dynamo, utc_iso
 from daemon.timer import Clock, Schedule, Sleep, Timer, nap, parse_schedule, utc_now
 
-Credentials = dict[str, str]
-Connect = Callable[[str, Credentials | None], AbstractAsyncContextManager[Aws]]
+VersionDates = tuple[datetime | None, datetime | None]  # AWSCURRENT's and AWSPENDING's creation, where looked up
 _GONE = datetime.min.replace(tzinfo=UTC)  # the secret vanished between the list call and the lookup
 
 
@@ -61,6 +70,7 @@ class Scanner:
         schedule: Schedule | str = "rate(1 hour)",
         tag: str = "Managed=true",
         max_age_days: int = 30,
+        pending_grace: timedelta = PENDING_GRACE,
         targets: Iterable[ScanTarget] = (),
         jitter_s: float = 0.0,
         lease_s: float = 120.0,
@@ -78,6 +88,7 @@ class Scanner:
         self.tag = tag
         self.tag_key, _, self.tag_value = tag.partition("=")
         self.max_age_days = max_age_days
+        self.pending_grace = pending_grace
         self.scopes = scopes_for(targets, aws.region)
         self.jitter_s = jitter_s
         self.lease_s = lease_s
@@ -87,7 +98,7 @@ class Scanner:
         self.now = now
         self.sleep = sleep
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.connect = connect or self._connect
+        self.clients = ScopeClients(aws, connect=connect, clock=now)
         self.metrics = metrics
         self.log = get_logger("scanner")
         self._last_success_s = 0.0
@@ -101,6 +112,7 @@ class Scanner:
             "schedule": config.scan_schedule,
             "tag": config.scan_tag,
             "max_age_days": config.max_age_days,
+            "pending_grace": timedelta(minutes=config.scan_pending_grace_minutes),
             "targets": config.scan_targets,
             "jitter_s": config.scan_jitter_s,
         }
@@ -138,7 +150,7 @@ class Scanner:
         try:
             while not (view := await lease.acquire(window, run_id, self.now())).acquired:
                 if view.state == "done":
-                    self._mirror(view.item)
+                    await self._mirror(view.item)
                     self.log.info("scan.run_skipped", run_id=run_id, reason="done", holder=view.holder)
                     self.metrics.runs.labels("skipped").inc()
                     return None
@@ -202,11 +214,10 @@ class Scanner:
         done: list[str] = []
         failed: list[str] = []
         ages: dict[tuple[str, str, str], float] | None = {} if self.metrics.ages is not None else None
-        credentials: dict[str, Credentials] = {}
         async with BatchWriter(self.aws, self.table, concurrency=self.write_concurrency) as writer:
             for scope in self.scopes:
                 try:
-                    async with await self._open(scope, credentials) as listing:
+                    async with self.clients.open(scope) as listing:
                         counts = await self._scan_scope(listing, run_id, run_at, writer, ages)
                 except AwsError as exc:
                     if exc.service not in ("secretsmanager", "sts"):
@@ -218,32 +229,6 @@ class Scanner:
                 done.append(scope.label)
         outcome = "partial" if failed else "succeeded"
         return ScanResult(run_id, outcome, checked, flagged, started, self.now(), tuple(done), tuple(failed), ages)
-
-    async def _open(self, scope: Scope, cache: dict[str, Credentials]) -> AbstractAsyncContextManager[Aws]:
-        if not scope.role_arn:
-            return nullcontext(self.aws) if scope.region == self.aws.region else self.connect(scope.region, None)
-        if scope.role_arn not in cache:
-            assumed = await self.aws.call(
-                "sts", "assume_role", RoleArn=scope.role_arn, RoleSessionName="rotaudit-scan", DurationSeconds=3600
-            )
-            creds = assumed["Credentials"]
-            cache[scope.role_arn] = {
-                "aws_access_key_id": creds["AccessKeyId"],
-                "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"],
-            }
-        return self.connect(scope.region, cache[scope.role_arn])
-
-    def _connect(self, region: str, credentials: Credentials | None) -> AbstractAsyncContextManager[Aws]:
-        extra: dict[str, Any] = {"credentials": credentials} if credentials else {}  # Aws(credentials=...)
-        return Aws(
-            region,
-            endpoint_url=self.aws.endpoint_url or "",
-            metrics=self.aws.metrics,
-            max_attempts=self.aws.max_attempts,
-            services=("secretsmanager",),
-            **extra,
-        )
 
     async def _scan_scope(
         self,
@@ -259,15 +244,23 @@ class Scanner:
             found = [SecretFacts.from_listing(e) for e in entries if tag_matches(e, self.tag_key, self.tag_value)]
             created = await self._lookups(listing, found, now)
             for facts in found:
-                if created.get(facts.arn) is _GONE:
+                current_at, pending_at = created.get(facts.arn, (None, None))
+                if current_at is _GONE:
                     continue
-                verdict = classify(facts, now, self.max_age_days, created.get(facts.arn))
+                verdict = classify(
+                    facts,
+                    now,
+                    self.max_age_days,
+                    current_at,
+                    pending_created_at=pending_at,
+                    pending_grace=self.pending_grace,
+                )
                 row = scan_row(facts, verdict, run_id=run_id, run_at=run_at, checked_at=now)
                 await writer.put(row)
                 checked += 1
                 flagged += verdict.status is Status.NEEDS_ROTATION
-                if ages is not None and verdict.age_days is not None:
-                    ages[(facts.name, row["account"], row["region"])] = verdict.age_days * 86400
+                if ages is not None and (age_s := row_age_s(row)) is not None:
+                    ages[age_key(row)] = age_s  # as the row holds it: replicas mirroring the run export the same
         return checked, flagged
 
     async def _pages(self, listing: Aws) -> AsyncIterator[list[dict[str, Any]]]:
@@ -283,19 +276,22 @@ class Scanner:
             if not token:
                 return
 
-    async def _lookups(self, listing: Aws, found: list[SecretFacts], now: datetime) -> dict[str, datetime | None]:
-        """The AWSCURRENT version's creation, only for secrets whose verdict it can change."""
+    async def _lookups(self, listing: Aws, found: list[SecretFacts], now: datetime) -> dict[str, VersionDates]:
+        """The AWSCURRENT and AWSPENDING versions' creation, only for secrets whose verdict they can change."""
         slots = asyncio.Semaphore(self.lookup_concurrency)
 
-        async def one(facts: SecretFacts) -> tuple[str, datetime | None]:
+        async def one(facts: SecretFacts) -> tuple[str, VersionDates]:
             async with slots:
-                return facts.arn, await self._version_created(listing, facts)
+                return facts.arn, await self._version_dates(listing, facts)
 
-        wanted = [f for f in found if needs_version_lookup(f, now, self.max_age_days)]
+        wanted = [f for f in found if needs_version_lookup(f, now, self.max_age_days, self.pending_grace)]
         return dict(await asyncio.gather(*(one(f) for f in wanted)))
 
-    async def _version_created(self, listing: Aws, facts: SecretFacts) -> datetime | None:
+    async def _version_dates(self, listing: Aws, facts: SecretFacts) -> VersionDates:
+        """(AWSCURRENT's creation, AWSPENDING's creation); (_GONE, None) when the secret has vanished."""
         token = ""
+        dates: dict[str, datetime | None] = {}
+        wanted = {v for v in (facts.current_version, facts.pending_version) if v}
         try:
             while True:
                 extra = {"NextToken": token} if token else {}
@@ -303,17 +299,18 @@ class Scanner:
                     "secretsmanager", "list_secret_version_ids", SecretId=facts.arn, MaxResults=100, **extra
                 )
                 for version in page.get("Versions", []):
-                    if version.get("VersionId") == facts.current_version:
-                        return as_utc(version.get("CreatedDate"))
+                    if version.get("VersionId") in wanted:
+                        dates[str(version["VersionId"])] = as_utc(version.get("CreatedDate"))
                 token = page.get("NextToken") or ""
-                if not token:
-                    return None
+                if not token or wanted <= set(dates):
+                    break
         except AwsError as exc:
             if isinstance(exc, PermanentAwsError) and exc.code == "ResourceNotFoundException":
-                return _GONE
+                return _GONE, None
             # Judge on the list call's bounds: the earlier one, so a doubtful secret is flagged, not passed.
             self.log.warning("scan.lookup_failed", secret_arn=facts.arn, error=str(exc))
-            return None
+            return None, None
+        return dates.get(facts.current_version or ""), dates.get(facts.pending_version or "")
 
     def _summary(self, result: ScanResult, trigger: str) -> dict[str, Any]:
         return run_summary(
@@ -341,10 +338,18 @@ class Scanner:
             failed_scopes=list(result.failed_scopes),
         )
 
-    def _mirror(self, lease_item: dict[str, Any]) -> None:
-        """Another replica ran the window: show its figures here too, so every replica's gauges agree."""
+    async def _mirror(self, lease_item: dict[str, Any]) -> None:
+        """Another replica ran the window: show its figures here too, so every replica's gauges agree.
+
+        The counts come with the lease item; the per-secret ages (when that gauge is on) from the run's rows.
+        """
         if "checked" not in lease_item or "finished_at" not in lease_item:
             return
+        if self.metrics.ages is not None and lease_item.get("run_id"):
+            try:
+                self.metrics.ages.publish(await run_ages(self.aws, self.table, str(lease_item["run_id"])))
+            except AwsError as exc:
+                self.log.warning("scan.mirror_failed", run_id=lease_item["run_id"], error=str(exc))
         self.metrics.checked.set(float(lease_item["checked"]))
         self.metrics.needing.set(float(lease_item["flagged"]))
         if lease_item.get("outcome") == "succeeded":

@@ -3,14 +3,16 @@
 A pair's target is written only when its rendered value differs from the target's AWSCURRENT, with a
 `ClientRequestToken` derived from ids — the pair, the source's version, the target's current version — and a
 fingerprint of the rendering without the password (`daemon.sync.render`), so a retried write never makes a second
-version. After an update, ECS services named by the pair get a forced new deployment.
+version. The write is conditional across replicas: the version goes in under a label of ours, and AWSCURRENT moves
+onto it only while the source still has the version this sync read and the target's AWSCURRENT is still where it
+was (`daemon.sync.secrets`). After an update, ECS services named by the pair get a forced new deployment.
 
 Triggers: `on_event` (a processor hook: `RotationSucceeded` of a source, or `Secret Label Updated` moving
 AWSCURRENT on it), `run` (the reconcile job, every `interval_s`), `run_once` (by hand). Every outcome is logged and
 counted; event-triggered and manual syncs are audited whatever their outcome, the reconcile audits only updates
 and errors. Bad input is also alerted on SNS, once per distinct problem. No value, and no digest of a password,
-ever leaves this module except in the target's `PutSecretValue`: logs, audit items, alerts and metrics carry ids,
-names, reasons and field names only.
+ever leaves the sync feature except in the target's `PutSecretValue` (`daemon.sync.secrets`): logs, audit items,
+alerts and metrics carry ids, names, reasons and field names only.
 """
 
 from __future__ import annotations
@@ -19,23 +21,25 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any
 
 from daemon.audit import Outcome
 from daemon.aws import Aws
-from daemon.config import Config, SyncPair
-from daemon.errors import AwsError, PermanentAwsError, RotauditError, TransientAwsError
+from daemon.config import Config
+from daemon.config_values import SyncPair
+from daemon.errors import AwsError, TransientAwsError
 from daemon.events import RotationEvent, parse_secret_arn
 from daemon.logs import get_logger
 from daemon.sync.metrics import SyncMetrics
 from daemon.sync.render import RenderError, render
+from daemon.sync.secrets import CURRENT, PairSecrets, SyncFailed, code_of, ids_of
 from daemon.table import secret_pk, to_dynamo, utc_iso
 from daemon.timer import Clock, every, utc_now
 
 _TOKEN_NAMESPACE = uuid.UUID("6f0b7a52-3c1e-4d3a-9a57-2f8e5c1d0b44")
-CURRENT = "AWSCURRENT"
+WRITE_ATTEMPTS = 3  # fresh read-and-write rounds when another writer moves the source or the target meanwhile
 
 
 class SyncOutcome(StrEnum):
@@ -69,30 +73,6 @@ class SyncResult:
     redeploy_failed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Secret:
-    arn: str
-    name: str
-    version_id: str
-    value: str | None = field(repr=False)
-
-
-class _Ids(TypedDict, total=False):
-    source_arn: str
-    source_version_id: str
-    target_arn: str
-    target_name: str
-    target_version_id: str
-
-
-class _Failed(RotauditError):
-    """Internal short-circuit out of one pair's sync; never escapes `Syncer`."""
-
-    def __init__(self, reason: str, detail: str, ids: _Ids | None = None) -> None:
-        super().__init__(reason)
-        self.reason, self.detail, self.ids = reason, detail, ids or _Ids()
-
-
 def is_trigger(event: RotationEvent) -> bool:
     """True for events after which a source's AWSCURRENT holds a new value."""
     if event.event_name == "RotationSucceeded":
@@ -115,6 +95,7 @@ class Syncer:
         clock: Clock = utc_now,
     ) -> None:
         self.aws = aws
+        self.secrets = PairSecrets(aws)
         self.pairs = {pair.name: pair for pair in pairs}
         self.audit_table = audit_table
         self.metrics = metrics
@@ -160,7 +141,7 @@ class Syncer:
             try:
                 results.append(await self.sync_pair(one, trigger))
             except TransientAwsError as exc:
-                results.append(SyncResult(one.name, SyncOutcome.ERROR, trigger, "aws_unavailable", _code(exc)))
+                results.append(SyncResult(one.name, SyncOutcome.ERROR, trigger, "aws_unavailable", code_of(exc)))
         return results
 
     async def _reconcile(self, stop: asyncio.Event) -> None:
@@ -181,32 +162,43 @@ class Syncer:
         async with lock:  # the hook and the reconcile must not interleave writes to one target
             try:
                 result = await self._sync(pair, trigger)
-            except _Failed as failed:
+            except SyncFailed as failed:
                 result = SyncResult(pair.name, SyncOutcome.ERROR, trigger, failed.reason, failed.detail, **failed.ids)
             except TransientAwsError as exc:
                 self.metrics.syncs.labels(pair.name, SyncOutcome.ERROR.value).inc()
                 self.log.warning(
-                    "sync.pair_failed", pair=pair.name, trigger=trigger.value, transient=True, error=_code(exc)
+                    "sync.pair_failed", pair=pair.name, trigger=trigger.value, transient=True, error=code_of(exc)
                 )
                 raise
         await self._report(pair, result, event)
         return result
 
     async def _sync(self, pair: SyncPair, trigger: Trigger) -> SyncResult:
-        source = await self._read_source(pair)
-        target = await self._read_target(pair, source)
-        ids = _ids(source, target)
+        """Sync from fresh reads; start again (bounded) when the source or the target moves during the write."""
+        for _ in range(WRITE_ATTEMPTS):
+            result = await self._sync_once(pair, trigger)
+            if result is not None:
+                return result
+            self.log.info("sync.write_superseded", pair=pair.name, trigger=trigger.value)
+        raise SyncFailed("write_conflict", f"the source or the target moved during {WRITE_ATTEMPTS} attempts")
+
+    async def _sync_once(self, pair: SyncPair, trigger: Trigger) -> SyncResult | None:
+        """One read/render/compare/write; None when the write found the source or the target moved meanwhile."""
+        source = await self.secrets.read_source(pair)
+        target = await self.secrets.read_target(pair, source)
+        ids = ids_of(source, target)
         settings = {"host": pair.host, "port": pair.port, "dbname": pair.dbname, "username": pair.username}
         rendered = render(
             source.value, target.value, template=pair.template, settings={**settings, "sslmode": pair.sslmode}
         )
         if isinstance(rendered, RenderError):
-            raise _Failed(rendered.reason.value, rendered.detail, ids)
+            raise SyncFailed(rendered.reason.value, rendered.detail, ids)
         if not rendered.changed:
             return SyncResult(pair.name, SyncOutcome.UNCHANGED, trigger, **ids)
         basis = (pair.name, source.version_id, target.version_id, rendered.fingerprint)
         token = str(uuid.uuid5(_TOKEN_NAMESPACE, "\x1f".join(basis)))
-        await self._write(target, token, rendered.value, ids)
+        if not await self.secrets.write(source, target, token, rendered.value, ids):
+            return None
         redeployed, failed = await self._redeploy(pair)
         return SyncResult(
             pair.name,
@@ -218,58 +210,6 @@ class Syncer:
             **(ids | {"target_version_id": token}),
         )
 
-    async def _read_source(self, pair: SyncPair) -> _Secret:
-        try:
-            got = await self.aws.call("secretsmanager", "get_secret_value", SecretId=pair.source)
-        except PermanentAwsError as exc:
-            if exc.code == "ResourceNotFoundException":
-                raise _Failed("source_not_found", "no source secret with an AWSCURRENT value") from None
-            raise _Failed("aws_error", _code(exc)) from None
-        return _Secret(str(got["ARN"]), str(got["Name"]), str(got["VersionId"]), got.get("SecretString"))
-
-    async def _read_target(self, pair: SyncPair, source: _Secret) -> _Secret:
-        """The target and its AWSCURRENT version: id "" and value None when it has none yet."""
-        try:
-            described = await self.aws.call("secretsmanager", "describe_secret", SecretId=pair.target)
-        except PermanentAwsError as exc:
-            reason = "target_not_found" if exc.code == "ResourceNotFoundException" else "aws_error"
-            raise _Failed(reason, _code(exc), _ids(source)) from None
-        stages: dict[str, list[str]] = described.get("VersionIdsToStages") or {}
-        current = next((version for version, labels in stages.items() if CURRENT in labels), "")
-        target = _Secret(str(described["ARN"]), str(described["Name"]), current, None)
-        if described.get("DeletedDate"):
-            raise _Failed("target_not_found", "target is scheduled for deletion", _ids(source, target))
-        if not current:
-            return target
-        try:
-            got = await self.aws.call("secretsmanager", "get_secret_value", SecretId=target.arn, VersionId=current)
-        except PermanentAwsError as exc:
-            raise _Failed("aws_error", _code(exc), _ids(source, target)) from None
-        if got.get("SecretString") is None:
-            raise _Failed("target_unparseable", "target holds SecretBinary", _ids(source, target))
-        return _Secret(target.arn, target.name, current, str(got["SecretString"]))
-
-    async def _write(self, target: _Secret, token: str, value: str, ids: _Ids) -> None:
-        try:
-            put = await self.aws.call(
-                "secretsmanager", "put_secret_value", SecretId=target.arn, SecretString=value, ClientRequestToken=token
-            )
-            if CURRENT not in put.get("VersionStages", [CURRENT]):
-                # The token's version already existed and AWSCURRENT was moved off it by hand: PutSecretValue is a
-                # no-op then, so move the label back ourselves.
-                move = {"RemoveFromVersionId": target.version_id} if target.version_id else {}
-                await self.aws.call(
-                    "secretsmanager",
-                    "update_secret_version_stage",
-                    SecretId=target.arn,
-                    VersionStage=CURRENT,
-                    MoveToVersionId=token,
-                    **move,
-                )
-        except PermanentAwsError as exc:
-            reason = "version_conflict" if exc.code == "ResourceExistsException" else "aws_error"
-            raise _Failed(reason, _code(exc), ids) from None
-
     async def _redeploy(self, pair: SyncPair) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Force a new deployment of the pair's ECS services so running tasks read the new value."""
         done: list[str] = []
@@ -280,7 +220,7 @@ class Syncer:
                 await self._update_service(cluster, service)
             except AwsError as exc:
                 failed.append(ref)
-                self.log.warning("sync.redeploy_failed", pair=pair.name, service=ref, error=_code(exc))
+                self.log.warning("sync.redeploy_failed", pair=pair.name, service=ref, error=code_of(exc))
             else:
                 done.append(ref)
                 self.log.info("sync.redeploy_requested", pair=pair.name, service=ref)
@@ -326,7 +266,7 @@ class Syncer:
         try:
             await self.aws.call("dynamodb", "put_item", TableName=self.audit_table, Item=to_dynamo(item))
         except AwsError as exc:
-            self.log.warning("sync.audit_failed", pair=pair.name, error=_code(exc))
+            self.log.warning("sync.audit_failed", pair=pair.name, error=code_of(exc))
 
     async def _alert(self, pair: SyncPair, subject: str, fields: dict[str, Any]) -> None:
         if not self.topic_arn:
@@ -341,7 +281,7 @@ class Syncer:
                 Message=json.dumps(message, sort_keys=True),
             )
         except AwsError as exc:
-            self.log.warning("sync.alert_failed", pair=pair.name, error=_code(exc))
+            self.log.warning("sync.alert_failed", pair=pair.name, error=code_of(exc))
 
     def _matches(self, source: str, event: RotationEvent) -> bool:
         if source.startswith("arn:"):
@@ -356,23 +296,6 @@ def _fields(result: SyncResult, event: RotationEvent | None) -> dict[str, Any]:
     if event is not None:
         fields |= {"event_name": event.event_name, "rotation_id": event.rotation_id, "event_id": event.event_id}
     return fields
-
-
-def _ids(source: _Secret, target: _Secret | None = None) -> _Ids:
-    if target is None:
-        return _Ids(source_arn=source.arn, source_version_id=source.version_id)
-    return _Ids(
-        source_arn=source.arn,
-        source_version_id=source.version_id,
-        target_arn=target.arn,
-        target_name=target.name,
-        target_version_id=target.version_id,
-    )
-
-
-def _code(exc: AwsError) -> str:
-    """An AWS failure as operation and code only: AWS's message text is not ours to vouch for."""
-    return f"{exc.service}.{exc.operation}: {exc.code}"
 
 
 def _name_of(secret: str) -> str:

@@ -4,8 +4,9 @@ locals {
   container_name = "rotaudit"
   log_group_name = "/ecs/${var.name_prefix}"
 
-  # The README's configuration table; anything else goes through var.extra_environment.
-  environment = merge(
+  # The README's configuration table; anything else goes through var.extra_environment, which may not override
+  # these: the task role's permissions are derived from the same variables.
+  managed_environment = merge(
     {
       AWS_REGION                = var.region
       ROTAUDIT_QUEUE_URL        = aws_sqs_queue.events.url
@@ -19,10 +20,16 @@ locals {
       ROTAUDIT_DRAIN_TIMEOUT_S  = tostring(var.drain_timeout_s)
       ROTAUDIT_HTTP_PORT        = tostring(var.http_port)
       ROTAUDIT_LOG_FORMAT       = "json"
+      ROTAUDIT_SCAN_ENABLED     = tostring(var.scan_enabled)
     },
-    length(var.allowed_accounts) > 0 ? { ROTAUDIT_ALLOWED_ACCOUNTS = join(",", var.allowed_accounts) } : {},
-    var.extra_environment,
+    # Forwarded events carry their own account: a source account must be allowed too.
+    length(var.allowed_accounts) > 0 ? { ROTAUDIT_ALLOWED_ACCOUNTS = join(",", distinct(concat(var.allowed_accounts, local.forwarding_accounts))) } : {},
+    length(var.sync_pairs) > 0 ? { ROTAUDIT_SYNC_PAIRS = jsonencode(var.sync_pairs) } : {},
+    length(var.scan_targets) > 0 ? { ROTAUDIT_SCAN_TARGETS = jsonencode(var.scan_targets) } : {},
   )
+  environment = merge(local.managed_environment, var.extra_environment)
+  # Settings the task role is derived from: never through extra_environment, whatever the defaults leave out.
+  role_settings = ["ROTAUDIT_SYNC_PAIRS", "ROTAUDIT_SCAN_TARGETS", "ROTAUDIT_SCAN_ENABLED", "ROTAUDIT_REMEDIATION_MODE", "ROTAUDIT_SCAN_TAG"]
 
   # The Dockerfile's HEALTHCHECK: ECS honours only the task definition's.
   health_command = "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ROTAUDIT_HTTP_PORT', '9108'), timeout=4)"
@@ -96,6 +103,10 @@ resource "aws_ecs_task_definition" "daemon" {
     precondition {
       condition     = var.drain_timeout_s < var.stop_timeout_s
       error_message = "drain_timeout_s must be below stop_timeout_s, or ECS kills the daemon mid-drain."
+    }
+    precondition {
+      condition     = length(setintersection(keys(var.extra_environment), concat(keys(local.managed_environment), local.role_settings))) == 0
+      error_message = "extra_environment may not set what a variable of this module sets (the task role follows those variables): use sync_pairs, scan_targets, scan_enabled, remediation_mode, managed_tag, ... instead."
     }
   }
 }

@@ -59,3 +59,40 @@ resource "aws_cloudwatch_event_target" "queue" {
     arn = aws_sqs_queue.dlq.arn
   }
 }
+
+# Events from other regions and accounts (EventBridge rules are regional): each source region runs
+# modules/forward-events, whose rules put the same events on this region's default bus, where the rules above
+# route them to the queue. Other accounts may put only Secrets Manager events here.
+locals {
+  event_bus_arn = "arn:${local.partition}:events:${var.region}:${local.account_id}:event-bus/default"
+  forwarding_accounts = distinct([
+    for source in var.event_sources : source.account_id if source.account_id != "" && source.account_id != local.account_id
+  ])
+}
+
+data "aws_iam_policy_document" "event_bus" {
+  count = length(local.forwarding_accounts) > 0 ? 1 : 0
+
+  statement {
+    sid       = "SecretsManagerEventsFromSourceAccounts"
+    actions   = ["events:PutEvents"]
+    resources = [local.event_bus_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = local.forwarding_accounts
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "events:source"
+      values   = ["aws.secretsmanager"]
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_bus_policy" "forwarded" {
+  count          = length(local.forwarding_accounts) > 0 ? 1 : 0
+  event_bus_name = "default"
+  policy         = data.aws_iam_policy_document.event_bus[0].json
+}

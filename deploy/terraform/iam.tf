@@ -1,11 +1,38 @@
 # The task role (what the daemon may do: least privilege, resource-scoped) and the execution role (what ECS
 # needs to start the container). Inline policies only: no AWS-managed policy is attached.
 
+# What each feature needs is derived from the daemon's own AWS calls by tests/deploy/test_iam.py, which checks this
+# policy against that derivation for several configurations: nothing missing, nothing granted that no code uses.
+# Every ARN here is built from names, so the whole policy is known at plan time (the test reads the plan).
 locals {
-  secret_arns = coalesce(
-    var.readable_secret_arns,
-    ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:*"],
-  )
+  remediation_on     = var.remediation_mode != "off"
+  remediation_writes = var.remediation_mode == "apply" # dry-run and off change no secret: no write is granted
+  sync_on            = length(var.sync_pairs) > 0
+
+  table_arn         = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.name_prefix}-audit"
+  topic_arn         = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.name_prefix}-notifications"
+  secrets_in_region = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:"
+
+  # A sync pair names a secret by name (this account and region: the ARN ends in "-" and 6 random characters, which
+  # IAM matches with "-??????") or by full ARN.
+  sync_sources = distinct([for pair in var.sync_pairs : startswith(pair.source, "arn:") ? pair.source : "${local.secrets_in_region}${pair.source}-??????"])
+  sync_targets = distinct([for pair in var.sync_pairs : startswith(pair.target, "arn:") ? pair.target : "${local.secrets_in_region}${pair.target}-??????"])
+  sync_services = distinct(flatten([
+    for pair in var.sync_pairs : [for ref in pair.ecs_services : "arn:${local.partition}:ecs:${var.region}:${local.account_id}:service/${ref}"]
+  ]))
+
+  # The scan lists this account's managed secrets in the stack's region and in its own-account target regions.
+  scan_roles = distinct([for target in var.scan_targets : target.role_arn if target.role_arn != ""])
+  scan_regions = distinct(concat([var.region], flatten([
+    for target in var.scan_targets : (length(target.regions) > 0 ? target.regions : [var.region]) if target.role_arn == ""
+  ])))
+  managed_secrets_scanned = [for region in local.scan_regions : "arn:${local.partition}:secretsmanager:${region}:${local.account_id}:secret:*"]
+
+  # The audit table's partitions that take UpdateItem and DeleteItem (dynamodb:LeadingKeys): the scan's window
+  # leases; remediation's claims, wake-ups and notification markers. Every other partition (events, scan rows and
+  # runs, history, sync records) is only ever put, read or queried.
+  update_partitions = concat(var.scan_enabled ? ["lease#scan"] : [], local.remediation_on ? ["remediation#*", "notify#*"] : [])
+  delete_partitions = local.remediation_on ? ["remediation-due", "notify#*"] : []
 }
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
@@ -45,68 +72,192 @@ data "aws_iam_policy_document" "task" {
       "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
     ]
-    resources = [aws_sqs_queue.events.arn]
+    resources = [local.queue_arn]
   }
 
+  # Rejected messages go to the DLQ; its monitor reads depth and peeks (ReceiveMessage, visibility 0) for age.
   statement {
-    sid = "RejectToAndWatchDlq"
-    actions = [
-      "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility",
-      "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-    ]
-    resources = [aws_sqs_queue.dlq.arn]
+    sid       = "RejectToAndWatchDlq"
+    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [local.dlq_arn]
   }
 
   statement {
     sid = "AuditTable"
-    actions = [
-      "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-      "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query",
-      "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
-    ]
-    resources = [aws_dynamodb_table.audit.arn, "${aws_dynamodb_table.audit.arn}/index/*"]
+    actions = concat(
+      ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:DescribeTable"],
+      var.scan_enabled || local.remediation_on ? ["dynamodb:GetItem"] : [],
+      var.scan_enabled ? ["dynamodb:BatchWriteItem"] : [],
+    )
+    resources = [local.table_arn, "${local.table_arn}/index/*"]
   }
 
-  statement {
-    sid       = "Notify"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.notifications.arn]
-  }
+  dynamic "statement" {
+    for_each = length(local.update_partitions) > 0 ? [1] : []
+    content {
+      sid       = "AuditTableLeasesAndClaims"
+      actions   = ["dynamodb:UpdateItem"]
+      resources = [local.table_arn]
 
-  # ListSecrets cannot be scoped to resources: AWS allows only "*".
-  statement {
-    sid       = "ListSecretsForScan"
-    actions   = ["secretsmanager:ListSecrets"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid = "ReadSecrets"
-    actions = [
-      "secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds", "secretsmanager:GetSecretValue",
-    ]
-    resources = local.secret_arns
-  }
-
-  # Remediation (RotateSecret, UpdateSecretVersionStage) and sync (PutSecretValue) change only managed secrets.
-  statement {
-    sid = "WriteManagedSecretsOnly"
-    actions = [
-      "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret",
-    ]
-    resources = local.secret_arns
-
-    condition {
-      test     = "StringEquals"
-      variable = "secretsmanager:ResourceTag/${var.managed_tag.key}"
-      values   = [var.managed_tag.value]
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = local.update_partitions
+      }
     }
   }
 
   dynamic "statement" {
-    for_each = length(var.secrets_kms_key_arns) > 0 ? [1] : []
+    for_each = length(local.delete_partitions) > 0 ? [1] : []
     content {
-      sid       = "SecretsKeysThroughSecretsManager"
+      sid       = "AuditTableWakeUps"
+      actions   = ["dynamodb:DeleteItem"]
+      resources = [local.table_arn]
+
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = local.delete_partitions
+      }
+    }
+  }
+
+  # Remediation and sync notify; the daemon core does not.
+  dynamic "statement" {
+    for_each = local.remediation_on || local.sync_on ? [1] : []
+    content {
+      sid       = "Notify"
+      actions   = ["sns:Publish"]
+      resources = [local.topic_arn]
+    }
+  }
+
+  # The start-up check for a logging trail. DescribeTrails cannot be scoped to resources, and the trail that logs
+  # this region may be a multi-region or organization trail of another region or account: "*".
+  statement {
+    sid       = "CheckCloudTrailLogging"
+    actions   = ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"]
+    resources = ["*"]
+  }
+
+  # ListSecrets cannot be scoped to resources: AWS allows only "*". Values are never read by the scan.
+  dynamic "statement" {
+    for_each = var.scan_enabled ? [1] : []
+    content {
+      sid       = "ListSecretsForScan"
+      actions   = ["secretsmanager:ListSecrets"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.scan_enabled ? [1] : []
+    content {
+      sid       = "VersionsOfScannedSecrets"
+      actions   = ["secretsmanager:ListSecretVersionIds"]
+      resources = local.managed_secrets_scanned
+
+      condition {
+        test     = "StringEquals"
+        variable = "secretsmanager:ResourceTag/${var.managed_tag.key}"
+        values   = [var.managed_tag.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.scan_enabled && length(local.scan_roles) > 0 ? [1] : []
+    content {
+      sid       = "ScanOtherAccounts"
+      actions   = ["sts:AssumeRole"]
+      resources = local.scan_roles
+    }
+  }
+
+  # Remediation reads the real state of a managed secret whose rotation failed, and (remediation_mode = apply only)
+  # moves its labels and retries its rotation: managed secrets only (the scan tag), in this account and region.
+  dynamic "statement" {
+    for_each = local.remediation_on ? [1] : []
+    content {
+      sid       = "DescribeManagedSecrets"
+      actions   = ["secretsmanager:DescribeSecret"]
+      resources = ["${local.secrets_in_region}*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "secretsmanager:ResourceTag/${var.managed_tag.key}"
+        values   = [var.managed_tag.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.remediation_writes ? [1] : []
+    content {
+      sid       = "RemediateManagedSecretsOnly"
+      actions   = ["secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret"]
+      resources = ["${local.secrets_in_region}*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "secretsmanager:ResourceTag/${var.managed_tag.key}"
+        values   = [var.managed_tag.value]
+      }
+    }
+  }
+
+  # RotateSecret's caller also needs lambda:InvokeFunction on the rotation function (RotateSecret API reference).
+  dynamic "statement" {
+    for_each = local.remediation_writes ? [1] : []
+    content {
+      sid       = "InvokeRotationFunctions"
+      actions   = ["lambda:InvokeFunction"]
+      resources = var.rotation_function_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.remediation_writes && length(var.automation_document_arns) > 0 ? [1] : []
+    content {
+      sid       = "RestartConsumers"
+      actions   = ["ssm:StartAutomationExecution"]
+      resources = var.automation_document_arns
+    }
+  }
+
+  # Only sync reads secret values: the pairs' sources and targets, nothing else.
+  dynamic "statement" {
+    for_each = local.sync_on ? [1] : []
+    content {
+      sid       = "ReadSyncPairs"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+      resources = distinct(concat(local.sync_sources, local.sync_targets))
+    }
+  }
+
+  # The conditional write: PutSecretValue unstaged, then UpdateSecretVersionStage moves AWSCURRENT (README).
+  dynamic "statement" {
+    for_each = local.sync_on ? [1] : []
+    content {
+      sid       = "WriteSyncTargets"
+      actions   = ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+      resources = local.sync_targets
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.sync_services) > 0 ? [1] : []
+    content {
+      sid       = "RedeployAfterSync"
+      actions   = ["ecs:UpdateService"]
+      resources = local.sync_services
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.sync_on && length(var.secrets_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "SyncSecretsKeysThroughSecretsManager"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = var.secrets_kms_key_arns
 
@@ -132,39 +283,19 @@ data "aws_iam_policy_document" "task" {
       }
     }
   }
-
-  dynamic "statement" {
-    for_each = length(var.scan_role_arns) > 0 ? [1] : []
-    content {
-      sid       = "ScanOtherAccounts"
-      actions   = ["sts:AssumeRole"]
-      resources = var.scan_role_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.ecs_service_arns) > 0 ? [1] : []
-    content {
-      sid       = "RedeployAfterSync"
-      actions   = ["ecs:UpdateService"]
-      resources = var.ecs_service_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.automation_document_arns) > 0 ? [1] : []
-    content {
-      sid       = "RestartConsumers"
-      actions   = ["ssm:StartAutomationExecution"]
-      resources = var.automation_document_arns
-    }
-  }
 }
 
 resource "aws_iam_role_policy" "task" {
   name   = "rotaudit"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
+
+  lifecycle {
+    precondition {
+      condition     = !local.remediation_writes || length(var.rotation_function_arns) > 0
+      error_message = "remediation_mode = \"apply\" retries rotations with RotateSecret, whose caller also needs lambda:InvokeFunction on the rotation function: list the rotation functions in rotation_function_arns, or set remediation_mode to \"dry-run\" or \"off\"."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "execution" {

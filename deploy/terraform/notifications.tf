@@ -3,6 +3,13 @@
 resource "aws_sns_topic" "notifications" {
   name              = "${var.name_prefix}-notifications"
   kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.topic_arn
+      error_message = "The task role names the topic by a built ARN (iam.tf local.topic_arn): it must be the topic's."
+    }
+  }
 }
 
 resource "aws_sns_topic_subscription" "email" {

@@ -54,3 +54,21 @@ output "execution_role_arn" {
 output "log_group_name" {
   value = aws_cloudwatch_log_group.daemon.name
 }
+output "trail_arn" {
+  value = var.create_cloudtrail ? aws_cloudtrail.this[0].arn : null
+}
+output "trail_bucket" {
+  value = var.create_cloudtrail ? aws_s3_bucket.trail[0].id : null
+}
+output "event_bus_arn" {
+  description = "This region's default bus: the target of modules/forward-events in the source regions."
+  value       = local.event_bus_arn
+}
+output "event_patterns" {
+  description = "The rules' event patterns (rule key -> JSON), for modules/forward-events."
+  value       = { for key, rule in local.event_rules : key => jsonencode(rule.pattern) }
+}
+output "event_sources" {
+  description = "Where modules/forward-events must run: one instance per (account, region)."
+  value       = [for source in var.event_sources : { account_id = source.account_id == "" ? local.account_id : source.account_id, regions = source.regions }]
+}

@@ -53,6 +53,13 @@ resource "aws_dynamodb_table" "audit" {
     enabled = true
   }
 
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.table_arn
+      error_message = "The task role names the table by a built ARN (iam.tf local.table_arn): it must be the table's."
+    }
+  }
+
   #checkov:skip=CKV_AWS_119:A customer-managed key is optional (var.kms_key_arn); by default the table uses the AWS-managed DynamoDB key, as `rotaudit provision` does, so no key policy has to be owned.
   server_side_encryption {
     enabled     = true

@@ -84,6 +84,15 @@ variable "managed_tag" {
   description = "The tag that marks a secret as rotaudit's to scan (ROTAUDIT_SCAN_TAG) and to write: the task role may change only secrets carrying it."
   type        = object({ key = string, value = string })
   default     = { key = "Managed", value = "true" }
+
+  validation {
+    # Both are ListSecrets filter values (1-512 of this alphabet); a leading '!' would make AWS negate the filter.
+    condition = alltrue([
+      for part in [var.managed_tag.key, var.managed_tag.value] :
+      can(regex("^[a-zA-Z0-9 :_@/+=.!-]{1,512}$", part)) && !startswith(part, "!")
+    ])
+    error_message = "managed_tag key and value must be 1-512 of letters, digits, space and : _ @ / + = . - !, not starting with '!'."
+  }
 }
 
 variable "remediation_mode" {
@@ -178,7 +187,7 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "Optional customer-managed KMS key for the audit table, the log group and the topic. Its key policy must admit DynamoDB, CloudWatch Logs (logs.<region>.amazonaws.com) and SNS. Null: AWS-managed keys."
+  description = "Optional customer-managed KMS key for the audit table, the log group, the topic and (create_cloudtrail) the trail and its bucket. Its key policy must admit DynamoDB, CloudWatch Logs (logs.<region>.amazonaws.com), SNS and, for the trail, CloudTrail. Null: AWS-managed keys (SSE-S3 for the trail's bucket)."
   type        = string
   default     = null
 }
@@ -195,33 +204,74 @@ variable "container_insights" {
   default     = true
 }
 
-variable "readable_secret_arns" {
-  description = "Secrets the daemon may read (describe, list versions, get value: scan, remediation, sync sources). Null: every secret in this account and region."
+variable "secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys of the sync pairs' secrets (kms:Decrypt to read them, kms:GenerateDataKey to write targets; through Secrets Manager only). Only sync reads or writes values."
   type        = list(string)
-  default     = null
+  default     = []
+}
+
+variable "scan_enabled" {
+  description = "ROTAUDIT_SCAN_ENABLED: the periodic age scan. Off: the task role gets none of the scan's permissions."
+  type        = bool
+  default     = true
+}
+
+variable "scan_targets" {
+  description = "ROTAUDIT_SCAN_TARGETS: other accounts (role_arn, assumed through STS) and regions the scan covers. When set it is the whole list: add an entry without role_arn to keep this account. The task role may assume these roles and list versions of managed secrets in these regions of this account."
+  type = list(object({
+    role_arn = optional(string, "")
+    regions  = optional(list(string), [])
+  }))
+  default = []
+}
+
+variable "sync_pairs" {
+  description = "ROTAUDIT_SYNC_PAIRS: derived secrets (see the README). source and target are secret names (this account and region) or full ARNs. The task role may read values of these secrets only, write only the targets, and redeploy only the ecs_services (cluster/service) named here."
+  type = list(object({
+    name         = string
+    source       = string
+    target       = string
+    host         = optional(string, "")
+    port         = optional(number, 0)
+    dbname       = optional(string, "")
+    username     = optional(string, "")
+    sslmode      = optional(string, "require")
+    template     = optional(string, "")
+    ecs_services = optional(list(string), [])
+  }))
+  default = []
+}
+
+variable "rotation_function_arns" {
+  description = "The rotation Lambda functions of managed secrets (ARNs or patterns). RotateSecret, which remediation retries with, also needs lambda:InvokeFunction on them (RotateSecret API reference). Required when remediation_mode is apply."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_cloudtrail" {
+  description = "Create a multi-region CloudTrail trail and its encrypted, private S3 bucket. CloudTrail-delivered rotation events need a trail logging in the account and region; leave off where an organization or account trail already logs (the daemon reports rotaudit_cloudtrail_logging either way)."
+  type        = bool
+  default     = false
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days the trail's log files are kept in its bucket (create_cloudtrail)."
+  type        = number
+  default     = 365
+}
+
+variable "event_sources" {
+  description = "Other regions and accounts whose rotations rotaudit audits: each runs modules/forward-events (with a provider for it), whose rules forward Secrets Manager events to this region's default bus. account_id empty: this account. Other accounts are allowed to put Secrets Manager events on the bus, and are added to ROTAUDIT_ALLOWED_ACCOUNTS when allowed_accounts is set."
+  type = list(object({
+    account_id = optional(string, "")
+    regions    = list(string)
+  }))
+  default = []
 
   validation {
-    condition     = length(coalesce(var.readable_secret_arns, ["unset"])) > 0
-    error_message = "readable_secret_arns must name at least one secret ARN or pattern (or be left unset)."
+    condition     = alltrue([for source in var.event_sources : source.account_id == "" || can(regex("^[0-9]{12}$", source.account_id))])
+    error_message = "event_sources account_id must be empty (this account) or a 12-digit account id."
   }
-}
-
-variable "secrets_kms_key_arns" {
-  description = "Customer-managed KMS keys that encrypt secrets the daemon reads or writes (kms:Decrypt/GenerateDataKey through Secrets Manager only)."
-  type        = list(string)
-  default     = []
-}
-
-variable "scan_role_arns" {
-  description = "Roles in other accounts the scan assumes (the role_arn entries of ROTAUDIT_SCAN_TARGETS)."
-  type        = list(string)
-  default     = []
-}
-
-variable "ecs_service_arns" {
-  description = "ECS services the derived-secret sync may redeploy (ecs:UpdateService)."
-  type        = list(string)
-  default     = []
 }
 
 variable "automation_document_arns" {

@@ -8,6 +8,7 @@ tears the stack down. ECS tasks never run on the emulator, so the ECS side is ch
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,23 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from daemon.aws import Aws
 from daemon.config import load_config
+from daemon.emit import build_event
+from daemon.events import RotationEvent, parse_message
+from daemon.metrics import Metrics
 from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
 from daemon.table import table_definition
-from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd
-from tests.support.terraform import LOCAL_SH, MODULE, leftovers
+from daemon.trail import check_cloudtrail
+from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd, wait_until
+from tests.support.iam import Deployment, expected_actions, granted, resources_for
+from tests.support.terraform import FORWARDING_ACCOUNT, LOCAL_SH, MODULE, leftovers
 
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
 EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
-EVERY_KIND |= {"log-group", "secret"}
-SECRET_WRITES = {
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
-    "secretsmanager:RotateSecret",
-}
+EVERY_KIND |= {"log-group", "secret", "trail", "bucket"}
 
 
 @dataclass
@@ -262,23 +265,50 @@ def test_task_definition_is_a_daemon_config(stack: Stack) -> None:
     assert (task["requiresCompatibilities"], task["networkMode"]) == (["FARGATE"], "awsvpc")
 
 
-def test_task_role_is_least_privilege(stack: Stack) -> None:
-    """Inline policy only; every action resource-scoped but ListSecrets; secret writes need the Managed tag."""
+def test_task_role_is_what_the_code_needs(stack: Stack) -> None:
+    """The applied task role (inline policy only) grants exactly the actions derived from the daemon's calls for the
+    stack's settings, secret writes behind the scan tag (tests/deploy/test_iam.py covers the other settings)."""
     iam = boto("iam", stack.endpoint)
     role = stack.outputs["task_role_arn"].rsplit("/", 1)[1]
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    statements = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]["Statement"]
-    writes_seen = set()
-    for statement in statements:
-        actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
-        resources = {statement["Resource"]} if isinstance(statement["Resource"], str) else set(statement["Resource"])
-        assert not any("*" in action for action in actions), actions
-        assert "*" not in resources or actions == {"secretsmanager:ListSecrets"}, actions
-        if actions & SECRET_WRITES:
-            writes_seen |= actions
-            assert statement["Condition"] == {"StringEquals": {"secretsmanager:ResourceTag/Managed": "true"}}
-    assert writes_seen == SECRET_WRITES
+    policy = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    expected = expected_actions(Deployment())  # tfvars: defaults, remediation in apply mode, no sync
+    assert {"missing": sorted(expected - granted(policy)), "unused": sorted(granted(policy) - expected)} == {
+        "missing": [],
+        "unused": [],
+    }
+    tagged = {"StringEquals": {"secretsmanager:ResourceTag/Managed": "true"}}
+    for action in ("secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret"):
+        assert [condition for _, condition in resources_for(policy, action)] == [tagged], action
+    assert resources_for(policy, "secretsmanager:GetSecretValue") == []
+
+
+def test_the_trail_logs_into_a_private_encrypted_bucket(stack: Stack) -> None:
+    """With create_cloudtrail, a multi-region trail logs (the daemon's start-up check agrees) into a bucket that is
+    encrypted, versioned, private and reachable only over TLS."""
+    trails, s3 = boto("cloudtrail", stack.endpoint), boto("s3", stack.endpoint)
+    (trail,) = trails.describe_trails(trailNameList=[stack.outputs["trail_arn"]])["trailList"]
+    assert (trail["IsMultiRegionTrail"], trail["LogFileValidationEnabled"]) == (True, True)
+    assert trails.get_trail_status(Name=stack.outputs["trail_arn"])["IsLogging"] is True
+    bucket = stack.outputs["trail_bucket"]
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"  # no kms_key_arn given
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert {statement["Sid"] for statement in policy["Statement"]} == {
+        "CloudTrailAclCheck",
+        "CloudTrailWrite",
+        "DenyInsecureTransport",
+    }
+
+    async def check() -> bool | None:
+        metrics = Metrics()
+        async with Aws(REGION, endpoint_url=stack.endpoint, metrics=metrics, services=("cloudtrail",)) as aws:
+            return await check_cloudtrail(aws, metrics)
+
+    assert asyncio.run(check()) is True
 
 
 def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:
@@ -299,6 +329,91 @@ def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:
 def test_leftover_check_sees_every_kind_of_resource(stack: Stack) -> None:
     """Before `down`, the leftover check finds every kind of resource the stack made (so a clean result means it)."""
     assert {kind for kind, _ in leftovers(stack.endpoint, stack.prefix)} == EVERY_KIND
+
+
+def test_other_accounts_may_put_only_secrets_manager_events_on_the_bus(stack: Stack) -> None:
+    """event_sources' other accounts get events:PutEvents on the stack's default bus, for aws.secretsmanager only."""
+    bus = boto("events", stack.endpoint).describe_event_bus(Name="default")
+    (statement,) = json.loads(bus["Policy"])["Statement"]
+    assert (statement["Effect"], statement["Action"], statement["Resource"]) == (
+        "Allow",
+        "events:PutEvents",
+        stack.outputs["event_bus_arn"],
+    )
+    assert FORWARDING_ACCOUNT in json.dumps(statement["Principal"])
+    assert statement["Condition"] == {"StringEquals": {"events:source": "aws.secretsmanager"}}
+
+
+FORWARDER = MODULE / "modules" / "forward-events"
+SOURCE_REGION = "eu-west-1"
+
+
+def test_another_regions_events_reach_the_queue_through_a_forwarder(stack: Stack, tmp_path: Path) -> None:
+    """modules/forward-events in another region puts its Secrets Manager events on the stack's bus, whose rules
+    deliver them to the queue. As far as moto goes: its bus-to-bus target re-puts only source, detail-type and
+    detail (AWS keeps the whole event, with its own region and account), and it enforces no IAM."""
+    shutil.copytree(FORWARDER, tmp_path / "forward-events")
+    provider = "\n".join(
+        [
+            'provider "aws" {',
+            f'  region = "{SOURCE_REGION}"',
+            '  access_key = "testing"',
+            '  secret_key = "testing"',
+            "  skip_credentials_validation = true",
+            "  skip_requesting_account_id = true",
+            "  skip_metadata_api_check = true",
+            "  endpoints {",
+            *(f'    {service} = "{stack.endpoint}"' for service in ("events", "iam", "sts")),
+            "  }",
+            "}",
+        ]
+    )
+    module = {
+        "source": "./forward-events",
+        "name_prefix": stack.prefix,
+        "target_event_bus_arn": stack.outputs["event_bus_arn"],
+        "event_patterns": stack.outputs["event_patterns"],
+    }
+    body = "\n".join(f"  {key} = {json.dumps(value)}" for key, value in module.items())
+    (tmp_path / "main.tf").write_text(f'{provider}\n\nmodule "forward" {{\n{body}\n}}\n')
+    mirror = subprocess.run([str(LOCAL_SH), "tools"], capture_output=True, text=True, timeout=60)
+    plugin_dir = mirror.stdout.rsplit("provider mirror: ", 1)[1].strip()
+
+    def terraform(*args: str) -> None:
+        done = subprocess.run(
+            ["terraform", f"-chdir={tmp_path}", *args, "-input=false", "-no-color"],
+            env=terraform_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    terraform("init", f"-plugin-dir={plugin_dir}")
+    terraform("apply", "-auto-approve")
+    try:
+        secret = f"arn:aws:secretsmanager:{SOURCE_REGION}:123456789012:secret:forwarded-{uuid.uuid4().hex[:6]}-AbCdEf"
+        event = build_event("RotationFailed", secret)
+        entry = {k: v for k, v in (("Source", event["source"]), ("DetailType", event["detail-type"])) if v}
+        entry["Detail"] = json.dumps(event["detail"])
+        assert boto_in(SOURCE_REGION, "events", stack.endpoint).put_events(Entries=[entry])["FailedEntryCount"] == 0
+        sqs = boto("sqs", stack.endpoint)
+
+        def arrived() -> list[dict[str, Any]]:
+            got = sqs.receive_message(QueueUrl=stack.outputs["queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            bodies = [json.loads(message["Body"]) for message in got.get("Messages", [])]
+            return [
+                body
+                for body in bodies
+                if body.get("detail", {}).get("additionalEventData", {}).get("SecretId") == secret
+            ]
+
+        (forwarded,) = wait_until(arrived, timeout_s=30)
+        parsed = parse_message(json.dumps(forwarded))
+        assert isinstance(parsed, RotationEvent), parsed
+        assert (parsed.event_name, parsed.secret_arn) == ("RotationFailed", secret)
+    finally:
+        terraform("destroy", "-auto-approve")
 
 
 def test_plan_after_apply_is_empty(stack: Stack) -> None:
@@ -332,3 +447,7 @@ def test_down_leaves_nothing_behind(stack: Stack) -> None:
         assert sock.connect_ex(("127.0.0.1", int(stack.env["ROTAUDIT_LOCAL_PORT"]))) != 0
     assert not (stack.workdir / "terraform.tfstate").exists()
     assert ROOT.joinpath("deploy", "terraform", ".terraform").exists() is False
+
+
+def boto_in(region: str, service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint)

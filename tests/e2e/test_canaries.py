@@ -105,7 +105,8 @@ def _seed(endpoint: str, stack: dict[str, str], canary: Canary) -> Seeded:
     arns["source"] = put_secret(endpoint, source, json.dumps({"username": "app", "password": values["source"]}), scan)
     values["old-url"] = f"postgres://app:{values['old']}@db.internal:5432/appdb?sslmode=require"
     put_secret(endpoint, f"{name}/DATABASE_URL", values["old-url"], scan)
-    put_secret(endpoint, f"{name}/bad-target", f"not a url {values['bad']}", scan)
+    for bad_target in ("bad-target", "garbage-target", "error-target"):  # one target per pair (start-up insists)
+        put_secret(endpoint, f"{name}/{bad_target}", f"not a url {values['bad']}", scan)
     put_secret(endpoint, f"{name}/bad-source", json.dumps({"username": "app", "password": values["bad"]}), scan)
     put_secret(endpoint, f"{name}/garbage-source", f"password={values['garbage']}", scan)
     deleted = put_secret(endpoint, f"{name}/deleted-source", json.dumps({"password": values["garbage"]}), scan)
@@ -114,8 +115,8 @@ def _seed(endpoint: str, stack: dict[str, str], canary: Canary) -> Seeded:
     pairs = [
         {"name": "db-url", "source": source, "target": f"{name}/DATABASE_URL", **database},
         {"name": "render-fails", "source": f"{name}/bad-source", "target": f"{name}/bad-target"},
-        {"name": "source-garbage", "source": f"{name}/garbage-source", "target": f"{name}/bad-target"},
-        {"name": "aws-error", "source": f"{name}/deleted-source", "target": f"{name}/bad-target"},
+        {"name": "source-garbage", "source": f"{name}/garbage-source", "target": f"{name}/garbage-target"},
+        {"name": "aws-error", "source": f"{name}/deleted-source", "target": f"{name}/error-target"},
     ]
     seeded.settings = {
         "ROTAUDIT_SYNC_PAIRS": json.dumps(pairs),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 import subprocess
 import uuid
@@ -150,6 +151,30 @@ def test_export_copies_every_message_and_leaves_them(
     }
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert queue_depth(endpoint, stack["dlq_url"]) == (12, 0)
+
+
+@pytest.mark.parametrize("planted", ["file", "symlink"])
+def test_export_never_writes_through_a_file_planted_at_its_temporary_name(
+    endpoint: str, stack: dict[str, str], run_cli: Cli, tmp_path: Path, planted: str
+) -> None:
+    """A world-writable file or a symlink waiting at the old temporary name is neither reused nor written through."""
+    seed(endpoint, stack["dlq_url"], [(event_body("RotationFailed", "exp/planted"), {})])
+    out = tmp_path / "dlq.jsonl"
+    old_name = tmp_path / f".{out.name}.{os.getpid()}.partial"  # what export used to open, O_CREAT without O_EXCL
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("untouched")
+    elsewhere.chmod(0o666)
+    if planted == "file":
+        old_name.write_text("")
+        old_name.chmod(0o666)
+    else:
+        old_name.symlink_to(elsewhere)
+    code, _, _ = run_cli("export", "--out", str(out))
+    assert code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not out.is_symlink()
+    assert elsewhere.read_text() == "untouched"
+    assert old_name.is_symlink() if planted == "symlink" else old_name.read_text() == ""
 
 
 # -- replay -----------------------------------------------------------------------------------------------

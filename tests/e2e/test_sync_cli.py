@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.sync.syncer import SyncOutcome
 from tests.support import REGION, ROOT, boto, daemon_env, rotaudit_cmd
 from tests.support.sync import (
@@ -79,7 +79,7 @@ def test_the_cli_syncs_one_pair_and_exits_by_outcome(endpoint: str, stack: dict[
     good, _, target = rds_pair(endpoint)
     pairs = [
         {"name": good.name, "source": good.source, "target": good.target},
-        {"name": "broken", "source": "no-such-source-secret", "target": good.target},
+        {"name": "broken", "source": "no-such-source-secret", "target": f"{good.target}-other"},  # its own target
     ]
     env = daemon_env(endpoint, stack, ROTAUDIT_SYNC_PAIRS=json.dumps(pairs))
 

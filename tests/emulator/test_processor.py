@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from daemon.audit import AuditStore, Outcome, PendingWrite
 from daemon.aws import Aws
@@ -60,3 +62,56 @@ async def test_an_item_aws_refuses_does_not_hold_back_its_batch() -> None:
     assert [d.verdict for d in verdicts] == [Verdict.DONE, Verdict.RETRY, Verdict.DONE]
     assert [d.outcome for d in verdicts] == ["recorded", "write_failed", "recorded"]
     assert store.recorded == ["RotationStarted", "RotationSucceeded"]
+
+
+REFUSED = "proc/refused"  # the secret whose items the stand-in below makes DynamoDB refuse
+
+
+class _ValidatingAws(Aws):
+    """The emulator, except that DynamoDB refuses items of the REFUSED secret as AWS refuses an invalid item: in a
+    transaction, a `TransactionCanceledException` whose reason for that item is `ValidationError` (the others
+    `None`); alone, a `ValidationException`. moto only ever gives `ConditionalCheckFailed` (AWS-FACTS §5)."""
+
+    transactions = 0
+
+    async def call_once(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+        if operation == "transact_write_items":
+            self.transactions += 1
+            items = [action["Put"]["Item"] for action in params["TransactItems"]]
+            if any(item.get("secret_name", {}).get("S") == REFUSED for item in items):
+                codes = ["ValidationError" if i.get("secret_name", {}).get("S") == REFUSED else "None" for i in items]
+                error = PermanentAwsError(service, operation, "TransactionCanceledException", "cancelled")
+                error.details = {"CancellationReasons": [{"Code": code} for code in codes]}
+                raise error
+        if operation == "put_item" and params["Item"].get("secret_name", {}).get("S") == REFUSED:
+            raise PermanentAwsError(service, operation, "ValidationException", "item refused")
+        return await super().call_once(service, operation, **params)
+
+
+async def test_a_validation_error_in_a_transaction_fails_only_its_item(
+    endpoint: str, queue_and_table: dict[str, str]
+) -> None:
+    """A ValidationError cancellation reason is permanent for its item: the rest of the batch is recorded at once."""
+    refused = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{REFUSED}-a1b2c3"
+    bodies = [build_event("RotationStarted", ARN), build_event("RotationFailed", refused)]
+    bodies.append(build_event("RotationSucceeded", ARN))
+    async with _ValidatingAws(REGION, endpoint_url=endpoint) as aws:
+        processor = Processor(AuditStore(aws, queue_and_table["table_name"]), Metrics())
+        verdicts = await processor.process([_message(json.dumps(body)) for body in bodies])
+    assert [d.verdict for d in verdicts] == [Verdict.DONE, Verdict.RETRY, Verdict.DONE]
+    assert [d.outcome for d in verdicts] == ["recorded", "write_failed", "recorded"]
+    assert aws.transactions == 1  # not retried as if it were a conflict
+
+
+async def test_an_archive_replay_of_a_label_event_is_a_duplicate(
+    endpoint: str, queue_and_table: dict[str, str]
+) -> None:
+    """A Secret Label Updated event replayed from an archive (new envelope id, replay-name) writes no second item."""
+    original = build_event("SecretLabelUpdated", ARN)
+    replayed = {**original, "id": str(uuid.uuid4()), "replay-name": "rotaudit-archive-replay"}
+    async with Aws(REGION, endpoint_url=endpoint) as aws:
+        processor = Processor(AuditStore(aws, queue_and_table["table_name"]), Metrics())
+        first = await processor.process([_message(json.dumps(original))])
+        processor = Processor(AuditStore(aws, queue_and_table["table_name"]), Metrics())  # no in-memory shortcut
+        second = await processor.process([_message(json.dumps(replayed))])
+    assert [d.outcome for d in first + second] == ["recorded", "duplicate"]

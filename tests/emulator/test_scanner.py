@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from daemon.aws import Aws
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 from daemon.metrics import Metrics
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import BatchWriter, compact_time
@@ -117,7 +117,7 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     sm = client("secretsmanager", endpoint)
     uid = uuid.uuid4().hex[:6]
     n = names(f"cls{uid}", "rotated-fresh", "rotated-old", "never-fresh", "never-old", "stuck", "overdue")
-    n |= names(f"cls{uid}", "manual-version", "tag-bumped")
+    n |= names(f"cls{uid}", "manual-version", "tag-bumped", "rotating")
     for name in n.values():
         create_secret(sm, name, {key: value})
     set_rotation(n["rotated-fresh"], rotated_days_ago=2, enabled=True, next_in_days=28)
@@ -125,6 +125,9 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     set_rotation(n["rotated-old"], rotated_days_ago=40)
     backdate(n["never-old"], 40)
     sm.put_secret_value(SecretId=n["stuck"], SecretString="pending-value", VersionStages=["AWSPENDING"])
+    backdate(n["stuck"], 2 / 24)  # its AWSPENDING has dangled for two hours: past the 60-minute grace
+    set_rotation(n["rotating"], rotated_days_ago=3, enabled=True, next_in_days=27)
+    sm.put_secret_value(SecretId=n["rotating"], SecretString="pending-value", VersionStages=["AWSPENDING"])
     set_rotation(n["overdue"], rotated_days_ago=5, enabled=True, next_in_days=-1)
     for name in (n["manual-version"], n["tag-bumped"]):
         backdate(name, 60)
@@ -142,6 +145,7 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
         "never-fresh": ("ok", ["never_rotated", "rotation_disabled"]),
         "never-old": ("needs_rotation", ["never_rotated", "older_than_max_age", "rotation_disabled"]),
         "stuck": ("needs_rotation", ["never_rotated", "stuck_pending", "rotation_disabled"]),
+        "rotating": ("ok", []),  # AWSPENDING created a moment ago: a rotation in progress, not stuck
         "overdue": ("needs_rotation", ["rotation_overdue"]),
         "manual-version": ("ok", ["rotation_disabled"]),
         "tag-bumped": ("needs_rotation", ["older_than_max_age", "rotation_disabled"]),
@@ -149,11 +153,11 @@ async def test_classification_of_old_fresh_never_rotated_and_stuck_secrets(
     assert rows[n["manual-version"]]["age_from"] == "current_version"
     assert float(rows[n["tag-bumped"]]["age_days"]) == pytest.approx(45, abs=0.01)
     assert float(rows[n["rotated-old"]]["age_days"]) == pytest.approx(40, abs=0.01)
-    assert (result.checked, result.flagged) == (8, 5)
+    assert (result.checked, result.flagged) == (9, 5)
     lookups = sample(
         home.metrics, "rotaudit_aws_calls_total", service="secretsmanager", operation="list_secret_version_ids"
     )
-    assert lookups == 2
+    assert lookups == 3  # the two open ages, and the rotating secret's AWSPENDING inside the grace
 
 
 async def test_the_injected_clock_makes_fresh_secrets_old(endpoint: str, home: Aws, table: str) -> None:
@@ -353,6 +357,64 @@ async def test_a_role_target_scans_another_account(endpoint: str, home: Aws, tab
     assert run["scopes"] == [f"{account}/{REGION}"]
 
 
+class ManualClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_an_assumed_role_session_is_refreshed_before_it_expires(endpoint: str, table: str) -> None:
+    """A scan of another account that outlasts most of its one-hour role session assumes the role again in time.
+
+    Stand-in: moto's STS credentials never expire (AWS-FACTS §7); here AssumeRole's Expiration is one hour after the
+    scanner's clock, and each ListSecrets page takes 50 minutes of it.
+    """
+    clock = ManualClock()
+    account = str(random.randrange(10**11, 10**12))
+    role_arn = f"arn:aws:iam::{account}:role/rotaudit-scan"
+    first, second = isolated_region(), isolated_region()
+    creds = client("sts", endpoint).assume_role(RoleArn=role_arn, RoleSessionName="test-setup")["Credentials"]
+    keys = {
+        k: creds[v] for k, v in (("aws_access_key_id", "AccessKeyId"), ("aws_secret_access_key", "SecretAccessKey"))
+    }
+    for region in (first, second):
+        other = client("secretsmanager", endpoint, region, aws_session_token=creds["SessionToken"], **keys)
+        create_secret(other, f"refresh{uuid.uuid4().hex[:6]}", {"Managed": "true"})
+
+    class OneHourSessions(Aws):
+        assumed = 0
+
+        async def call_once(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+            result = await super().call_once(service, operation, **params)
+            if operation == "assume_role":
+                self.assumed += 1
+                result["Credentials"]["Expiration"] = clock.now() + timedelta(hours=1)
+            return result
+
+    class SlowPages(Aws):
+        async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+            result = await super().call(service, operation, **params)
+            if operation == "list_secrets":
+                clock.at += timedelta(minutes=50)
+            return result
+
+    def connect(region: str, credentials: Any) -> Aws:
+        return SlowPages(region, endpoint_url=endpoint, services=("secretsmanager",), credentials=credentials)
+
+    targets = (ScanTarget(role_arn=role_arn, regions=(first, second)),)
+    async with OneHourSessions(REGION, endpoint_url=endpoint) as home:
+        scanner = Scanner(
+            home, table, ScanMetrics(CollectorRegistry()), targets=targets, connect=connect, now=clock.now
+        )
+        result = await scanner.run_once()
+    assert (result.outcome, result.checked) == ("succeeded", 2)
+    assert home.assumed == 2  # once to start, once more with 10 of its 60 minutes left
+
+
 async def test_an_unreachable_target_gives_a_partial_run(endpoint: str, home: Aws, table: str) -> None:
     """A scope whose calls fail is named in the run; the other scope's rows are still written."""
     key, value = unique_tag()
@@ -386,7 +448,7 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     create_secret(sm, fresh, {key: value})
     backdate(old, 40)
     metrics = Metrics()
-    await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
+    await Scanner(home, table, ScanMetrics(metrics.registry, age_gauge=True), tag=f"{key}={value}").run_once()
     assert sample(metrics, "rotaudit_scan_runs_total", outcome="succeeded") == 1
     assert sample(metrics, "rotaudit_scan_duration_seconds_count") == 1
     assert (sample(metrics, "rotaudit_scan_last_success_timestamp_seconds") or 0) > time.time() - 60
@@ -398,6 +460,45 @@ async def test_metrics_after_a_run(endpoint: str, home: Aws, table: str) -> None
     await Scanner(home, table, ScanMetrics(quiet.registry, age_gauge=False), tag=f"{key}={value}").run_once()
     assert sample(quiet, "rotaudit_secrets_checked") == 2
     assert "rotaudit_secret_age_seconds" not in {m.name for m in quiet.registry.collect()}
+
+
+def age_samples(metrics: Metrics) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in metrics.registry.collect()
+        if family.name == "rotaudit_secret_age_seconds"
+        for sample in family.samples
+    }
+
+
+async def test_the_per_secret_age_gauge_is_off_unless_asked_for(endpoint: str, home: Aws, table: str) -> None:
+    """Metrics are served without authentication: by default no series is labelled with a secret's name."""
+    key, value = unique_tag()
+    create_secret(client("secretsmanager", endpoint), f"quiet{uuid.uuid4().hex[:6]}", {key: value})
+    metrics = Metrics()
+    await Scanner(home, table, ScanMetrics(metrics.registry), tag=f"{key}={value}").run_once()
+    assert sample(metrics, "rotaudit_secrets_checked") == 1
+    assert age_samples(metrics) == {}
+
+
+async def test_a_replica_that_skipped_the_window_exports_the_same_ages(endpoint: str, table: str) -> None:
+    """The replica that finds the window done mirrors the holder's ages, not just its counts: every replica agrees."""
+    key, value = unique_tag()
+    sm = client("secretsmanager", endpoint)
+    for i, days in enumerate((40, 3)):
+        name = f"mirror{uuid.uuid4().hex[:6]}-{i}"
+        create_secret(sm, name, {key: value})
+        backdate(name, days)
+    runner, skipper = Metrics(), Metrics()
+    async with Aws(REGION, endpoint_url=endpoint) as aws:
+        for metrics, replica in ((runner, "replica-a"), (skipper, "replica-b")):
+            scanner = Scanner(
+                aws, table, ScanMetrics(metrics.registry, age_gauge=True), tag=f"{key}={value}", replica_id=replica
+            )
+            await scanner.run_window(WINDOW)
+    assert sample(skipper, "rotaudit_scan_runs_total", outcome="skipped") == 1
+    assert len(age_samples(runner)) == 2
+    assert age_samples(skipper) == age_samples(runner)
 
 
 async def test_no_secret_value_reaches_the_table_logs_or_metrics(endpoint: str, home: Aws, table: str) -> None:

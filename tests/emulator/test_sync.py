@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from daemon.audit import AuditStore, Outcome
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.consumer import Consumer
 from daemon.emit import build_event, publish
 from daemon.metrics import Metrics
@@ -185,3 +186,62 @@ async def test_a_json_target_keeps_its_other_keys(endpoint: str, aws: Aws, stack
         "REDIS_URL": "redis://r",
     }
     assert current(endpoint, empty)[1] == "postgres://app:pw@h.internal:5433/d?sslmode=require"
+
+
+# --- replicas --------------------------------------------------------------------------------------------
+class _StallsAfterReadingSource(Aws):
+    """A replica whose first read of the source returns, then stalls until the test lets it go on."""
+
+    def __init__(self, region: str, *, endpoint_url: str, source: str) -> None:
+        super().__init__(region, endpoint_url=endpoint_url, max_attempts=2)
+        self.source = source
+        self.read = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
+        result = await super().call(service, operation, **params)
+        if operation == "get_secret_value" and params.get("SecretId") == self.source and not self.read.is_set():
+            self.read.set()
+            await self.go_on.wait()
+        return result
+
+
+def _password_of(url: str) -> str:
+    return unquote(urlsplit(url).password or "")
+
+
+async def test_a_stalled_replica_never_writes_an_older_password_over_a_newer_one(
+    endpoint: str, aws: Aws, stack: dict[str, str]
+) -> None:
+    """Replica B reads source v1 and stalls; the source rotates; A writes v2; B wakes: the target keeps v2."""
+    pair, source, target = rds_pair(endpoint)
+    rotate(endpoint, source, "password-v1")
+    async with _StallsAfterReadingSource(REGION, endpoint_url=endpoint, source=source) as slow:
+        stalled = asyncio.create_task(new_syncer(slow, stack, pair).sync_pair(pair, Trigger.RECONCILE))
+        await asyncio.wait_for(slow.read.wait(), 10)
+        rotate(endpoint, source, "password-v2")
+        written = await new_syncer(aws, stack, pair).sync_pair(pair, Trigger.EVENT)
+        assert written.outcome is SyncOutcome.UPDATED
+        slow.go_on.set()
+        late = await asyncio.wait_for(stalled, 10)
+    assert _password_of(current(endpoint, target)[1]) == "password-v2"
+    assert current(endpoint, target)[0] == written.target_version_id
+    assert (late.outcome, late.source_version_id) == (SyncOutcome.UNCHANGED, written.source_version_id)
+
+
+async def test_the_emulator_refuses_a_label_move_from_the_wrong_version(endpoint: str) -> None:
+    """UpdateSecretVersionStage fails when RemoveFromVersionId is not the version carrying the label, as on AWS.
+
+    The sync write relies on it (API reference, RemoveFromVersionId: "If the label is attached and you either do
+    not specify this parameter, or the version ID does not match, then the operation fails."); moto 5.2 agrees.
+    """
+    sm = boto("secretsmanager", endpoint)
+    name = unique_name("stage")
+    first = sm.create_secret(Name=name, SecretString="a")["VersionId"]
+    second = sm.put_secret_value(SecretId=name, SecretString="b", VersionStages=["ROTAUDIT_SYNC"])["VersionId"]
+    third = sm.put_secret_value(SecretId=name, SecretString="c", VersionStages=["OTHER"])["VersionId"]
+    with pytest.raises(sm.exceptions.InvalidParameterException):
+        sm.update_secret_version_stage(
+            SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=third, RemoveFromVersionId=second
+        )
+    assert current(endpoint, name)[0] == first

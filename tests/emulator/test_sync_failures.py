@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from daemon.audit import Outcome
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.errors import TransientAwsError
 from daemon.logs import configure_logging
 from daemon.sync.metrics import SyncMetrics

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.config import SyncPair
+from daemon.config_values import SyncPair
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.sync.metrics import SyncMetrics
@@ -49,8 +49,8 @@ def make_secret(endpoint: str, name: str, value: str | None) -> str:
 
 
 def current(endpoint: str, secret: str) -> tuple[str, str]:
-    """(version id, SecretString) of AWSCURRENT."""
-    got = boto("secretsmanager", endpoint).get_secret_value(SecretId=secret)
+    """(version id, SecretString) of AWSCURRENT (named: moto's default version does not follow a label move)."""
+    got = boto("secretsmanager", endpoint).get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")
     return str(got["VersionId"]), str(got["SecretString"])
 
 

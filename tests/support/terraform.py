@@ -23,6 +23,7 @@ from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotaudit_cmd
 MODULE = ROOT / "deploy" / "terraform"
 LOCAL_SH = ROOT / "deploy" / "local.sh"
 # name suffix -> tags: two secrets the scan checks, one it must ignore (the tutorial's three).
+FORWARDING_ACCOUNT = "210987654321"  # an account the stack accepts forwarded events from
 DEMO_SECRETS = {"fresh": {"Managed": "true"}, "stale": {"Managed": "true"}, "ignored": {"Managed": "false"}}
 
 
@@ -49,6 +50,12 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "scan_schedule": schedule,
         "alert_emails": ["ops@example.com"],
         "table_deletion_protection": False,
+        "rotation_function_arns": [f"arn:aws:lambda:{REGION}:123456789012:function:{prefix}-rotation"],
+        "create_cloudtrail": True,  # off by default; on here, so the loop builds and tears down the trail too
+        # Forwarding from another account and another region: the bus policy admits the other account.
+        "event_sources": [{"account_id": FORWARDING_ACCOUNT, "regions": ["eu-west-1"]}, {"regions": ["eu-west-1"]}],
+        # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
+        "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
         **default_network(endpoint),
     }
 
@@ -57,7 +64,8 @@ def seed(endpoint: str, prefix: str) -> dict[str, str]:
     """Create the demo secrets; `stale` gets a dangling AWSPENDING version, the state of a rotation stuck midway.
 
     The emulator cannot age a secret from outside its process (AWS-FACTS §7), so a stuck rotation, which the
-    scan flags as `stuck_pending`, stands in for an old one. The values are throwaway strings, never printed.
+    scan flags as `stuck_pending` (the stack sets the grace for rotations in progress to 0, see `tfvars`), stands
+    in for an old one. The values are throwaway strings, never printed.
     """
     sm = boto("secretsmanager", endpoint)
     arns = {}
@@ -79,6 +87,16 @@ def unseed(endpoint: str, prefix: str) -> None:
             sm.delete_secret(SecretId=f"{prefix}-{suffix}", ForceDeleteWithoutRecovery=True)
 
 
+def delete_trail(endpoint: str, prefix: str) -> None:
+    """Delete the stack's trail by name before `terraform destroy`, which deletes it by ARN: AWS's DeleteTrail takes
+    either, moto 5.2's only a name and ignores an ARN, so on the emulator the trail would outlive the stack.
+    (An emulator gap to patch in daemon/devtools/patches/; AWS needs none of this.)"""
+    trails = boto("cloudtrail", endpoint)
+    for trail in trails.describe_trails()["trailList"]:
+        if _ours(trail["Name"], prefix):
+            trails.delete_trail(Name=trail["Name"])
+
+
 def _ours(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(f"{prefix}-")
 
@@ -90,6 +108,7 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> list[Any]:
 def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     """(kind, name) of everything on the emulator that belongs to the stack `prefix` (empty once it is down)."""
     sqs, ddb, sns, events = (boto(s, endpoint) for s in ("sqs", "dynamodb", "sns", "events"))
+    trails, s3 = boto("cloudtrail", endpoint), boto("s3", endpoint)
     ecs, iam, logs, sm = (boto(s, endpoint) for s in ("ecs", "iam", "logs", "secretsmanager"))
     queues = _pages(sqs, "list_queues", "QueueUrls", QueueNamePrefix=prefix)
     found = [("queue", url.rsplit("/", 1)[1]) for url in queues]
@@ -112,6 +131,8 @@ def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     found += [("role", r["RoleName"]) for r in _pages(iam, "list_roles", "Roles")]
     groups = _pages(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=f"/ecs/{prefix}")
     found += [("log-group", g["logGroupName"]) for g in groups]
+    found += [("trail", t["Name"]) for t in trails.describe_trails(includeShadowTrails=True)["trailList"]]
+    found += [("bucket", b["Name"]) for b in s3.list_buckets().get("Buckets", [])]
     secrets = _pages(sm, "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [prefix]}])
     found += [("secret", s["Name"]) for s in secrets]
     # Listings filter by a raw prefix (or not at all): keep names that are the prefix or start with "prefix-".
@@ -182,9 +203,9 @@ SCENARIOS: tuple[tuple[str, Callable[[str, dict[str, Any], str, str], str]], ...
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tests.support.terraform {tfvars,seed,unseed,scenarios,leftovers}` for deploy/local.sh."""
+    """`python -m tests.support.terraform {tfvars,seed,unseed,delete-trail,scenarios,leftovers}` for deploy/local.sh."""
     parser = argparse.ArgumentParser(prog="python -m tests.support.terraform")
-    parser.add_argument("command", choices=("tfvars", "seed", "unseed", "scenarios", "leftovers"))
+    parser.add_argument("command", choices=("tfvars", "seed", "unseed", "delete-trail", "scenarios", "leftovers"))
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--schedule", default="rate(1 hour)")
@@ -196,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {', '.join(seed(args.endpoint, args.prefix))}")
     elif args.command == "unseed":
         unseed(args.endpoint, args.prefix)
+    elif args.command == "delete-trail":
+        delete_trail(args.endpoint, args.prefix)
     elif args.command == "leftovers":
         left = leftovers(args.endpoint, args.prefix)
         for kind, name in left:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,75 @@ def test_sync_pairs_and_scan_targets_parse_from_json() -> None:
     assert target.regions == ("eu-west-1",)
     assert config.scan_schedule == "rate(1 hour)"
     assert config.max_age_days == 30
+
+
+def test_dlq_url_equal_to_the_queue_url_is_refused() -> None:
+    """A DLQ that is the queue itself would feed rejected messages straight back: refused at start-up."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_DLQ_URL": GOOD["ROTAUDIT_QUEUE_URL"] + "/"})
+    assert any(problem.startswith("ROTAUDIT_DLQ_URL: must not be") for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 0 30 2 ? *)", "cron(0 0 31 4,6,9,11 ? *)", "cron(0 12 1 1 ? 1999-2001)"],
+    ids=["february-30", "31st-of-30-day-months", "years-gone-by"],
+)
+def test_a_cron_that_never_fires_is_refused(expression: str) -> None:
+    """A schedule with no fire time from now on would stop the scan quietly: it is a configuration error."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SCAN_SCHEDULE": expression})
+    assert any("never fires" in problem for problem in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["Managed=yes#no", "Managed=!true", "!Managed=true", "Owner=équipe", "Managed=" + "x" * 513, "Ma*naged=true"],
+    ids=["hash-in-value", "negated-value", "negated-key", "non-ascii", "over-512", "star-in-key"],
+)
+def test_a_scan_tag_listsecrets_cannot_filter_on_is_refused(tag: str) -> None:
+    """Key and value must fit ListSecrets' filter alphabet (≤ 512) and not start with '!', which AWS reads as not."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SCAN_TAG": tag})
+    assert any(problem.startswith("ROTAUDIT_SCAN_TAG") for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize("tag", ["Managed=true", "team/owner=platform-ops", "a:b=c@d+e.f!g", "Env=prod 1"])
+def test_scan_tags_in_the_filter_alphabet_are_accepted(tag: str) -> None:
+    """Tags made of the filter alphabet pass (a '!' is fine past the first character)."""
+    assert load_config({**GOOD, "ROTAUDIT_SCAN_TAG": tag}).scan_tag == tag
+
+
+def _pairs(*pairs: tuple[str, str, str]) -> str:
+    return json.dumps([{"name": name, "source": source, "target": target} for name, source, target in pairs])
+
+
+TARGET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/url-AbC123"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "named"),
+    [
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "rds!db-2", "app/url")), ("a", "b")),
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "rds!db-2", TARGET_ARN)), ("a", "b")),
+        (_pairs(("a", "rds!db-1", TARGET_ARN.removesuffix("-AbC123")), ("b", "rds!db-2", TARGET_ARN)), ("a", "b")),
+        (_pairs(("a", "rds!db-1", "app/url"), ("b", "app/url", "other/url")), ("a", "b")),
+        (_pairs(("a", "app/url", "app/url")), ("a",)),
+    ],
+    ids=["same-name", "name-and-arn", "partial-and-full-arn", "source-is-a-target", "source-is-own-target"],
+)
+def test_sync_pairs_that_fight_over_a_target_are_refused(pairs: str, named: tuple[str, ...]) -> None:
+    """Two pairs writing one target (or one reading another's) would rewrite it on every reconcile: exit 78."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**GOOD, "ROTAUDIT_SYNC_PAIRS": pairs})
+    (problem,) = [p for p in caught.value.problems if p.startswith("ROTAUDIT_SYNC_PAIRS")]
+    assert all(f"'{name}'" in problem for name in named), problem
+
+
+def test_sync_pairs_with_the_same_name_in_other_regions_are_distinct() -> None:
+    """A target of the same name in another region, or (both by ARN) in another account, is another secret."""
+    elsewhere = TARGET_ARN.replace("eu-west-1", "us-east-1")
+    other_account = TARGET_ARN.replace("123456789012", "210987654321")
+    pairs = _pairs(("a", "rds!db-1", TARGET_ARN), ("b", "rds!db-2", elsewhere), ("c", "rds!db-3", other_account))
+    config = load_config({**GOOD, "ROTAUDIT_SYNC_PAIRS": pairs})
+    assert [pair.name for pair in config.sync_pairs] == ["a", "b", "c"]

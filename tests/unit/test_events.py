@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from daemon.events import (
     parse_message,
     parse_secret_arn,
 )
+from daemon.table import event_key
 
 ACCOUNT = "123456789012"
 REGION = "us-east-2"
@@ -38,6 +40,7 @@ SERVICE, API_CALL, LABEL = (
     "Secret Label Updated",
 )
 DROP = object()  # marks a key to delete in `edit`
+REPLAYED = {"replay-name": "rotaudit-replay-1"}  # what EventBridge adds to an archived event it replays
 
 # The RotationFailed detail from the AWS user guide, verbatim (AWS-FACTS.md §1).
 AWS_SAMPLE_DETAIL: dict[str, Any] = {
@@ -222,6 +225,21 @@ def test_api_call_secret_locations(changes: dict[str, Any], version_id: str | No
     assert event.rotation_id == API_DETAIL["requestID"]
 
 
+RDS_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0123abcd-4567-89ef-a1b2c3"
+
+
+@pytest.mark.parametrize("kind", ["service", "api_call"])
+def test_managed_rotation_secret_in_service_event_details(kind: str) -> None:
+    """An `rds!` managed-rotation event naming its secret only in detail.serviceEventDetails.secretId is accepted."""
+    moved = {"serviceEventDetails": {"secretId": RDS_ARN}, "requestID": "r-1"}
+    if kind == "service":
+        body = service(additionalEventData=DROP, **moved)
+    else:
+        body = api_call(responseElements=None, requestParameters=None, **moved)
+    event = accepted(body)
+    assert (event.kind, event.secret_arn, event.secret_name) == (kind, RDS_ARN, "rds!db-0123abcd-4567-89ef")
+
+
 @pytest.mark.parametrize("name", sorted(API_CALL_EVENTS))
 def test_every_api_call_event_name_is_accepted(name: str) -> None:
     """Each handled API call is accepted, and none of them counts as a rotation outcome."""
@@ -240,12 +258,40 @@ def test_every_api_call_event_name_is_accepted(name: str) -> None:
     ],
 )
 def test_secret_label_updated(resources: list[Any] | None, changes: dict[str, Any], expected_label: str | None) -> None:
-    """Secret Label Updated events carry the ARN, version and label; ids fall back to the envelope id."""
+    """Secret Label Updated events carry the ARN, version and label; their id derives from those, not the envelope."""
     event = accepted(label(resources, **changes))
     assert (event.event_name, event.kind, event.secret_arn) == (LABEL_EVENT, "label", ARN)
     assert (event.version_id, event.label) == (LABEL_DETAIL["versionId"], expected_label)
-    assert (event.rotation_id, event.event_id, event.envelope_id) == (ENVELOPE_ID, ENVELOPE_ID, ENVELOPE_ID)
+    assert event.envelope_id == ENVELOPE_ID
+    assert event.event_id.startswith("label-")
+    assert event.rotation_id == event.event_id
     assert event.event_time == datetime(2022, 9, 13, 2, 17, 50, tzinfo=UTC)
+
+
+def test_a_replayed_label_event_keeps_its_key() -> None:
+    """An archive replay gives the event a new envelope id (and a replay-name): its id and item key stay the same."""
+    original = accepted(label())
+    replay = accepted(dumps(envelope(LABEL_DETAIL, LABEL, id=str(uuid.uuid4()), resources=[ARN], **REPLAYED)))
+    assert replay.envelope_id != original.envelope_id
+    assert (replay.event_id, replay.rotation_id) == (original.event_id, original.rotation_id)
+    assert event_key(replay) == event_key(original)
+
+
+@pytest.mark.parametrize(
+    ("detail_changes", "envelope_changes"),
+    [
+        pytest.param({"versionId": "b1b2c3d4-e5f6-4789-8abc-def012345678"}, {}, id="other-version"),
+        pytest.param({"labelUpdated": "green"}, {}, id="other-label"),
+        pytest.param({}, {"time": "2022-09-13T02:17:51Z"}, id="other-time"),
+        pytest.param({}, {"resources": [ARN.replace("a1b2c3", "z9y8x7")]}, id="other-secret"),
+    ],
+)
+def test_different_label_moves_get_different_ids(
+    detail_changes: dict[str, Any], envelope_changes: dict[str, Any]
+) -> None:
+    """Another secret, version, label or time is another label move: another id."""
+    changed = dumps(envelope(edit(LABEL_DETAIL, **detail_changes), LABEL, **{"resources": [ARN], **envelope_changes}))
+    assert accepted(changed).event_id != accepted(label()).event_id
 
 
 def test_moto_style_envelope_without_account_region_time_or_id() -> None:

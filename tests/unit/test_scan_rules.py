@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from daemon.config import ScanTarget
+from daemon.config_values import ScanTarget
 from daemon.scan.rules import (
     Reason,
     Scope,
@@ -202,6 +202,12 @@ LOOKUPS = [
     ),
     ("never rotated, recent change: the version decides", {"last_changed_at": days_ago(1)}, True),
     ("no current version", {"last_changed_at": days_ago(1), "current_version": None}, False),
+    (
+        "dangling pending, changed within the grace: the pending version decides",
+        {"last_rotated_at": days_ago(3), "pending_version": "v2", "last_changed_at": NOW - timedelta(minutes=5)},
+        True,
+    ),
+    ("dangling pending, unchanged for long: stuck whatever the version", {"pending_version": "v2"}, False),
 ]
 
 
@@ -247,3 +253,33 @@ def test_scope_labels_name_account_and_region() -> None:
     """Run items list scopes as account/region; the daemon's own account is `default`."""
     assert Scope("arn:aws:iam::111122223333:role/scan", "eu-west-1").label == "111122223333/eu-west-1"
     assert Scope("", "us-east-1").label == "default/us-east-1"
+
+
+MINUTES = timedelta(minutes=1)
+PENDING_CASES = [
+    ("changed past the grace", {"last_changed_at": NOW - 61 * MINUTES}, None, 60, True),
+    ("changed within the grace: a rotation running", {"last_changed_at": NOW - 10 * MINUTES}, None, 60, False),
+    ("version older than the grace", {"last_changed_at": NOW - 5 * MINUTES}, NOW - 90 * MINUTES, 60, True),
+    ("version within the grace", {"last_changed_at": NOW - 5 * MINUTES}, NOW - 20 * MINUTES, 60, False),
+    ("no grace", {"last_changed_at": NOW}, None, 0, True),
+    ("no dates at all", {"last_changed_at": None}, None, 60, True),
+    ("pending on current", {"pending_version": "v1"}, NOW - 90 * MINUTES, 60, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "pending_created", "grace_minutes", "stuck"), PENDING_CASES, ids=[c[0] for c in PENDING_CASES]
+)
+def test_stuck_pending_only_after_the_grace_period(
+    case: str, fields: dict[str, Any], pending_created: datetime | None, grace_minutes: int, stuck: bool
+) -> None:
+    """A dangling AWSPENDING is a rotation in progress until its version is older than the grace period."""
+    verdict = classify(
+        facts(**{"last_rotated_at": days_ago(3), "pending_version": "v2", **fields}),
+        NOW,
+        30,
+        pending_created_at=pending_created,
+        pending_grace=grace_minutes * MINUTES,
+    )
+    assert (Reason.STUCK_PENDING in verdict.reasons) is stuck
+    assert verdict.status is (Status.NEEDS_ROTATION if stuck else Status.OK)

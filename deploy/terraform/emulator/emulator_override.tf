@@ -10,12 +10,14 @@ provider "aws" {
   s3_use_path_style           = true
 
   endpoints {
+    cloudtrail     = var.emulator_endpoint
     cloudwatchlogs = var.emulator_endpoint
     dynamodb       = var.emulator_endpoint
     ecs            = var.emulator_endpoint
     events         = var.emulator_endpoint
     iam            = var.emulator_endpoint
     kms            = var.emulator_endpoint
+    s3             = var.emulator_endpoint
     sns            = var.emulator_endpoint
     sqs            = var.emulator_endpoint
     sts            = var.emulator_endpoint
