@@ -10,6 +10,7 @@ pattern must be used, so the map grants nothing the code does not write.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +19,13 @@ from moto.dynamodb.models import DynamoDBBackend
 from prometheus_client import CollectorRegistry
 
 from daemon.aws import Aws
-from daemon.emit import build_event
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner
 from tests.support import REGION
 from tests.support.iam import LEADING_KEYS
-from tests.support.remediation import FakeClock, config, failed, make_secret, replicas
+from tests.support.remediation import FakeClock, config, pump, replicas, retry_token, rotate, rotating_secret
+from tests.support.rotation import Failure as Fault
+from tests.support.rotation import wait_for_outcome, wait_until_idle
 from tests.support.scan import client, create_secret
 
 Writes = set[tuple[str, str]]  # (IAM action, partition key)
@@ -67,6 +69,13 @@ def writes(monkeypatch: pytest.MonkeyPatch, stack: dict[str, str]) -> Writes:
     return seen
 
 
+@pytest.fixture(autouse=True)
+def _rotations_settle(endpoint: str) -> Iterator[None]:
+    """No rotation of this test still runs (and publishes events) when the next test starts."""
+    yield
+    wait_until_idle(endpoint)
+
+
 def _allowed(action: str, partition: str) -> list[str]:
     patterns = [p for by_action in LEADING_KEYS.values() for p in by_action.get(action, ())]
     return [p for p in patterns if fnmatch.fnmatchcase(partition, p)]  # IAM StringLike: * and ? as in fnmatch
@@ -83,16 +92,19 @@ async def test_updates_and_deletes_stay_in_the_partitions_the_role_allows(
         scanner = Scanner(aws, stack["table_name"], ScanMetrics(CollectorRegistry()), tag=f"{key}=yes", lease_s=0.3)
         assert await scanner.run_window(datetime(2026, 1, 1, tzinfo=UTC)) is not None
 
-    secret, clock = make_secret(endpoint), FakeClock()
+    secret, clock = rotating_secret(endpoint, failures=[Fault("setSecret", 1)]), FakeClock()
+    failure = rotate(endpoint, secret)  # fails on the rotation stand-in; its events reach the stack's queue
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
-        await replica.feed(failed(secret, "setSecret"))
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
         clock.advance(RETRY_WAIT_S)
         await replica.job.run_once()
-        await replica.feed(build_event("RotationSucceeded", secret.arn))
+        wait_for_outcome(endpoint, secret.arn, retry_token(secret, failure.rotation_id))
+        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
     no_topic = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"  # its publish fails: the marker is taken back
     async with replicas(1, config(endpoint, stack, ROTAUDIT_SNS_TOPIC_ARN=no_topic), clock) as (replica,):
-        other = make_secret(endpoint)
-        await replica.feed(failed(other, "setSecret"))
+        other = rotating_secret(endpoint, failures=[Fault("setSecret", None)])
+        rotate(endpoint, other)
+        await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
 
     outside = sorted((action, partition) for action, partition in writes if not _allowed(action, partition))
     assert outside == []
