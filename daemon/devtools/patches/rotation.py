@@ -7,22 +7,31 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from daemon.devtools.patches.registry import MARK, broken, install, require
+from daemon.devtools.rotation import events
 from daemon.devtools.rotation.client import SECRETS_LOCK
 from daemon.devtools.rotation.engine import engine
+
+_log = logging.getLogger(__name__)
 
 # --- secretsmanager-rotation-engine: RotateSecret as AWS runs it ---------------------------------------------------
 # WHY: moto's RotateSecret is wrong, not just lax (AWS-FACTS §7): it refuses when AWSPENDING sits on AWSCURRENT
 # (the state a successful rotation leaves, which AWS accepts) and accepts it dangling (which AWS refuses); without
 # a Lambda it promotes the new version to AWSCURRENT at once; and rotation Lambdas never run, so no rotation can
 # fail. A test passing against that proves the opposite of AWS. The engine replaces rotate_secret; CancelRotateSecret
-# now also stops a rotation in progress, and a value put by hand during a rotation abandons it. The engine's own
+# now also stops a rotation in progress, and a value put by hand during a rotation abandons it. moto publishes no
+# `Secret Label Updated` event, which AWS sends whenever a label other than AWSPENDING/AWSPREVIOUS moves (a
+# finishSecret, a rollback, a value put by hand, a custom label): UpdateSecretVersionStage, PutSecretValue and
+# UpdateSecret now publish one per label moved (`rotation.events`). The engine's own
 # calls and every Secrets Manager request take one lock, so a rotation step and a request never interleave inside
 # moto (each API call stays atomic, as on AWS).
 _ROTATE_PARAMS = ("secret_id", "client_request_token", "rotation_lambda_arn", "rotation_rules", "rotate_immediately")
+# Backend operations that can move a label onto another version (CreateSecret's first version is not a move).
+_LABEL_MOVERS = ("update_secret_version_stage", "put_secret_value", "update_secret")
 _RESPONSE_ACTIONS = (
     "get_secret_value",
     "batch_get_secret_value",
@@ -45,7 +54,9 @@ def patch_rotation_engine(patch: str) -> None:
     from moto.secretsmanager import exceptions, models, responses
 
     backend = require(models, patch, "SecretsManagerBackend")
-    original = require(backend, patch, "rotate_secret", "cancel_rotate_secret", "put_secret_value", "update_secret")
+    original = require(
+        backend, patch, "rotate_secret", "cancel_rotate_secret", "put_secret_value", "update_secret", *_LABEL_MOVERS
+    )
     require(backend, patch, "_client_request_token_validator", "_is_valid_identifier")
     require(models, patch, "ReplicaSecret", "secretsmanager_backends")
     require(
@@ -85,6 +96,8 @@ def patch_rotation_engine(patch: str) -> None:
     _wrap_cancel(backend, patch)
     for name in ("put_secret_value", "update_secret"):
         _wrap_manual_change(backend, name, patch)
+    for name in _LABEL_MOVERS:
+        _wrap_label_announcements(backend, name, patch)
 
 
 def _lock_responses(patch: str, response_class: Any) -> None:
@@ -132,3 +145,36 @@ def _wrap_manual_change(backend: Any, name: str, patch: str) -> None:
             return answer
 
     install(backend, changed, patch)
+
+
+def _wrap_label_announcements(backend: Any, name: str, patch: str) -> None:
+    """After a call that moved announced labels, one Secret Label Updated event per label moved.
+
+    Published while SECRETS_LOCK may still be held (a request, or a finishSecret step): the lock order is always
+    Secrets Manager, then EventBridge, then SQS, and neither of those ever waits for Secrets Manager.
+    """
+    original = getattr(backend, name)
+
+    @functools.wraps(original)
+    def announced(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+        with SECRETS_LOCK:
+            before = _label_holders(self, secret_id)
+            answer = original(self, secret_id, *args, **kwargs)
+            moved = events.moved_labels(before, _label_holders(self, secret_id))
+            arn, name = (str(self.secrets[secret_id].arn), str(self.secrets[secret_id].name)) if moved else ("", "")
+        for label, version in moved:
+            try:
+                events.publish_label_updated(arn, name, label, version)
+            except Exception:  # best effort, as AWS's event delivery is; the call itself succeeded
+                _log.exception("label event not published")
+        return answer
+
+    install(backend, announced, patch)
+
+
+def _label_holders(backend: Any, secret_id: str) -> dict[str, str]:
+    """Label -> the version carrying it, for a secret that exists; {} otherwise."""
+    if not backend._is_valid_identifier(secret_id):
+        return {}
+    versions = getattr(backend.secrets[secret_id], "versions", {})
+    return {label: version for version, data in versions.items() for label in data.get("version_stages", [])}
