@@ -17,6 +17,7 @@ from tests.support.rotation import (
     Failure,
     configure,
     raw_state,
+    received_events,
     state,
     wait_for_outcome,
     wait_until_idle,
@@ -221,21 +222,10 @@ def test_a_value_put_by_hand_abandons_the_rotation(endpoint: str) -> None:
 
 
 def _rotation_events(endpoint: str, queue_url: str, arn: str, wanted: int) -> list[RotationEvent]:
-    """The parsed rotation events for `arn` in the queue, once `wanted` of them have arrived."""
-    sqs, found = boto("sqs", endpoint), {}
-
-    def arrived() -> bool:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            parsed = parse_message(message["Body"])
-            if isinstance(parsed, RotationEvent) and parsed.secret_arn == arn:
-                found[parsed.event_id] = parsed
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(found) >= wanted
-
-    wait_until(arrived)
-    return sorted(found.values(), key=lambda event: event.event_time)
+    """The parsed events for `arn` in the queue, oldest first, once `wanted` of them have arrived."""
+    events = [parse_message(json.dumps(envelope)) for envelope in received_events(endpoint, queue_url, arn, wanted)]
+    assert all(isinstance(event, RotationEvent) for event in events), events
+    return [event for event in events if isinstance(event, RotationEvent)]
 
 
 def test_rotation_events_reach_the_provisioned_queue_and_parse(endpoint: str, stack: dict[str, str]) -> None:
@@ -340,3 +330,26 @@ def test_an_unchanged_label_is_not_announced(endpoint: str, stack: dict[str, str
         ("custom", token),
         ("last", token),
     ]
+
+
+def test_a_label_moved_where_it_already_is_stays_there_once(endpoint: str) -> None:
+    """UpdateSecretVersionStage of a label onto the version that has it changes nothing (moto listed it twice)."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    version = current_version(endpoint, arn)
+    for _ in range(2):
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="rotaudit-held-x", MoveToVersionId=version)
+    assert sorted(sm.describe_secret(SecretId=arn)["VersionIdsToStages"][version]) == ["AWSCURRENT", "rotaudit-held-x"]
+
+
+def test_a_label_on_another_version_moves_only_with_remove_from_version_id(endpoint: str) -> None:
+    """A label attached elsewhere moves only when RemoveFromVersionId names where it is, as on AWS."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    first = current_version(endpoint, arn)
+    second = sm.put_secret_value(SecretId=arn, SecretString="{}", VersionStages=["custom"])["VersionId"]
+    with pytest.raises(sm.exceptions.InvalidParameterException):
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="custom", MoveToVersionId=first)
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="custom", MoveToVersionId=first, RemoveFromVersionId=second
+    )
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert ("custom" in stages[first], "custom" in stages.get(second, [])) == (True, False)

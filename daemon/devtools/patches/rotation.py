@@ -26,7 +26,10 @@ _log = logging.getLogger(__name__)
 # now also stops a rotation in progress, and a value put by hand during a rotation abandons it. moto publishes no
 # `Secret Label Updated` event, which AWS sends whenever a label other than AWSPENDING/AWSPREVIOUS moves (a
 # finishSecret, a rollback, a value put by hand, a custom label): UpdateSecretVersionStage, PutSecretValue and
-# UpdateSecret now publish one per label moved (`rotation.events`). The engine's own
+# UpdateSecret now publish one per label moved (`rotation.events`). moto also lets a label sit on a version twice
+# (moved again where it already is) or on two versions at once (moved without RemoveFromVersionId), which AWS never
+# allows ("Each staging label can be attached to only one version at a time"): UpdateSecretVersionStage now follows
+# AWS there. The engine's own
 # calls and every Secrets Manager request take one lock, so a rotation step and a request never interleave inside
 # moto (each API call stays atomic, as on AWS).
 _ROTATE_PARAMS = ("secret_id", "client_request_token", "rotation_lambda_arn", "rotation_rules", "rotate_immediately")
@@ -96,6 +99,7 @@ def patch_rotation_engine(patch: str) -> None:
     _wrap_cancel(backend, patch)
     for name in ("put_secret_value", "update_secret"):
         _wrap_manual_change(backend, name, patch)
+    _wrap_label_rules(backend, patch)
     for name in _LABEL_MOVERS:
         _wrap_label_announcements(backend, name, patch)
 
@@ -178,3 +182,37 @@ def _label_holders(backend: Any, secret_id: str) -> dict[str, str]:
         return {}
     versions = getattr(backend.secrets[secret_id], "versions", {})
     return {label: version for version, data in versions.items() for label in data.get("version_stages", [])}
+
+
+def _wrap_label_rules(backend: Any, patch: str) -> None:
+    """UpdateSecretVersionStage keeps each label on one version, once.
+
+    "If the staging label you are trying to attach to one version is already attached to a different version, then
+    you must include this parameter [RemoveFromVersionId] ... If the label is attached and you either do not specify
+    this parameter, or the version ID does not match, then the operation fails" (API reference; moto checks that
+    for AWSCURRENT only, and a mismatched RemoveFromVersionId already fails there). Moving a label to the version
+    that has it changes nothing (inferred: the API reference does not say; moto appended it a second time).
+    """
+    from moto.secretsmanager.exceptions import InvalidParameterException
+
+    original = backend.update_secret_version_stage
+
+    @functools.wraps(original)
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        with SECRETS_LOCK:
+            holders = _label_holders(self, secret_id)
+            holder = holders.get(version_stage)
+            if move_to_version_id and holder is not None and not remove_from_version_id:
+                if holder == move_to_version_id:
+                    secret = self.secrets[secret_id]
+                    return secret.arn, secret.name
+                raise InvalidParameterException(
+                    f"The parameter RemoveFromVersionId can't be empty. Staging label {version_stage} is currently "
+                    f"attached to version {holder}, so you must explicitly reference that version in "
+                    "RemoveFromVersionId."
+                )
+            return original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+    install(backend, update_secret_version_stage, patch)
