@@ -2,9 +2,10 @@
 
 The proxy runs as a subprocess in front of the session's emulator. The shape tests fault every call (rate 1.0);
 the lost-response tests aim it at one call the emulator executes while the daemon is told it failed, and drive
-the daemon's own parts (remediation replicas, the scanner) through it. The run test runs
+the daemon's own parts (remediation replicas, the scanner) through it. The run tests run
 `python -m tests.chaos --short` — its own emulator, proxy and three replicas, SIGKILLs, a stall, a rolling
-restart — and reads the figures it writes.
+restart — and `python -m tests.chaos --remediation --short` (rotations that really fail on the rotation stand-in),
+and read the figures they write.
 """
 
 from __future__ import annotations
@@ -155,6 +156,36 @@ def test_short_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert figures["sigterm_exit_codes"] == {"0": 6}  # three rolling, three final
     assert set(figures["faults_injected"]) == {"throttle", "error_before", "error_after"}
     assert figures["scan_runs"] >= 1
+    assert figures["dlq_messages"] == 0
+
+
+def test_short_remediation_chaos_run_keeps_the_rules(tmp_path: Path) -> None:
+    """`python -m tests.chaos --remediation --short`: rotations that really fail at every step, remediated under
+    SIGKILLs, faults and duplicate deliveries, end with every invariant held."""
+    out = tmp_path / "remediation-results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.chaos", "--remediation", "--short", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    assert out.exists(), done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["failures"] == [], done.stdout[-3000:]
+    assert done.returncode == 0
+    figures = report["figures"]
+    assert figures["invariants"] == dict.fromkeys(figures["invariants"], True)
+    assert len(figures["invariants"]) == 5
+    assert figures["secrets"] == figures["rotations_started"] == 28
+    assert figures["recovered_by_secrets_managers_retries"] > 0
+    assert figures["not_recovered_by_secrets_managers_retries"] > 0
+    assert figures["rotations_by_rotaudit"] > 0
+    assert figures["d_failed_rotations"] == figures["remediation_items"] >= 28
+    assert figures["deliveries_processed"]["duplicate"] > 0
+    assert figures["kills"] == 3
+    assert figures["sigterm_exit_codes"] == {"0": 3}
     assert figures["dlq_messages"] == 0
 
 
