@@ -76,6 +76,8 @@ REMEDIATION_SHOWN = (
     ("b_unlabelled_accepted_versions", "  accepted versions left unlabelled (b)"),
     ("c_rotate_secret_refusals", "  RotateSecret refusals (c)"),
     ("d_repeated_notifications", "  repeated notifications (d)"),
+    ("remediations_left_open", "remediations left open"),
+    ("stuck_remediations", "  stuck: open with no wake-up"),
     ("wall_s", "wall time, s"),
 )
 

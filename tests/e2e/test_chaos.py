@@ -177,7 +177,7 @@ def test_short_remediation_chaos_run_keeps_the_rules(tmp_path: Path) -> None:
     assert done.returncode == 0
     figures = report["figures"]
     assert figures["invariants"] == dict.fromkeys(figures["invariants"], True)
-    assert len(figures["invariants"]) == 5
+    assert len(figures["invariants"]) == 6
     assert figures["secrets"] == figures["rotations_started"] == 28
     assert figures["recovered_by_secrets_managers_retries"] > 0
     assert figures["not_recovered_by_secrets_managers_retries"] > 0

@@ -108,7 +108,10 @@ def check_once(
     if stray:
         failures.append(f"(d) {len(stray)} remediation items for rotations that never failed, e.g. {stray[:3]}")
     if still_open:
-        failures.append(f"{len(still_open)} remediations still open at the end, e.g. {still_open[:3]}")
+        failures.append(
+            f"{len(still_open)} remediations still open at the end (settling, acting or waiting for a retry), "
+            f"e.g. {still_open[:3]}"
+        )
     sent = Counter((str(note.get("rotation_id")), str(note.get("kind"))) for note in notes)
     repeats = sum(count - 1 for count in sent.values())
     if repeats > explained_repeats:
@@ -128,6 +131,7 @@ def check_once(
         "d_rotations_without_item": len(missing),
         "d_rotations_with_several_items": len(doubled),
         "d_stray_items": len(stray),
+        "remediations_left_open": len(still_open),
         "d_repeated_notifications": repeats,
         "d_repeats_explained_up_to": explained_repeats,
     }

@@ -29,6 +29,8 @@ from tests.chaos.workload import ACCOUNT, REGION
 from tests.support import rotation
 from tests.support.rotation import RotationState
 
+STUCK_LOOKS = 10  # 2 s apart: longer than a claim lease's margin, so no live holder is mid-pass
+
 
 class Rotator(threading.Thread):
     """RotateSecret on every secret once, evenly over `duration_s`, straight to the emulator (as a schedule would)."""
@@ -58,7 +60,7 @@ class RemediationRun(Run):
 
     def __init__(self, profile: RemediationProfile, out: Any, seed: int) -> None:
         super().__init__(profile, out, seed)
-        self._quiet_once = False  # the last look found nothing moving
+        self._looks: list[tuple[bool, frozenset[str]]] = []  # (nothing moving, remediations open), newest last
 
     def _execute(self) -> None:
         profile = self.profile
@@ -116,18 +118,28 @@ class RemediationRun(Run):
             self._check_end(emulator_url, ddb, sqs, stack, notes_url, secrets, rotator.tokens, faults)
 
     def _quiet(self, endpoint: str, sqs: Any, ddb: Any, stack: dict[str, str]) -> bool:
-        """Nothing moves, twice in a row: no rotation running, the queue empty, nothing due, no claim open."""
+        """Nothing moves, twice in a row: no rotation running, the queue empty, nothing due, no claim open.
+
+        Claims left open with no wake-up cannot move any more (every save writes its claim and its wake-up in one
+        transaction): once the same ones have stood so for `STUCK_LOOKS` looks, the wait ends and the checks
+        report them."""
         idle = bool(http_json(f"{endpoint}/_rotaudit/rotation/idle")["idle"])
         counts = checks.queue_counts(sqs, stack["queue_url"])
         items = checks.table_items(ddb, stack["table_name"])
         due = sum(1 for item in items if item["pk"] == "remediation-due")
-        open_ = sum(
-            1 for item in items if item.get("kind") == "remediation" and item.get("status") in invariants.OPEN_STAGES
+        open_ = frozenset(
+            str(item["rotation_id"])
+            for item in items
+            if item.get("kind") == "remediation" and item.get("status") in invariants.OPEN_STAGES
         )
-        self._last_seen = f"stand-in idle {idle}, queue {counts}, {due} wake-ups, {open_} remediations open"
-        quiet = idle and not any(counts.values()) and due == 0 and open_ == 0
-        settled, self._quiet_once = quiet and self._quiet_once, quiet
-        return settled
+        still = idle and not any(counts.values()) and due == 0
+        self._looks.append((still, open_))
+        self._last_seen = f"stand-in idle {idle}, queue {counts}, {due} wake-ups, {len(open_)} remediations open"
+        recent = self._looks[-STUCK_LOOKS:]
+        if len(recent) == STUCK_LOOKS and all(look == (True, open_) for look in recent) and open_:
+            self.figures["stuck_remediations"] = sorted(open_)
+            return True
+        return len(self._looks) >= 2 and self._looks[-2] == self._looks[-1] == (True, frozenset())
 
     def _check_end(
         self,
@@ -186,6 +198,7 @@ class RemediationRun(Run):
             == self.figures["d_stray_items"]
             == 0,
             "d_notifications_once": self.figures["d_repeated_notifications"] <= publish_lost + interrupted,
+            "every_remediation_finished": self.figures["remediations_left_open"] == 0,
         }
 
 
