@@ -49,6 +49,8 @@ class Config:
     claim_lease_s: int = 300
     remediation_settle_s: int = 7200  # wait out Secrets Manager's own retries (README, Remediation)
     remediation_max_passes: int = 5  # failed passes (AWS errors) on one failure before it escalates, once
+    remediation_retry_base_s: float = 60.0  # a RotateSecret retry waits 1/2-1x this, doubling per retry, up to 1 h
+    remediation_poll_s: float = 15.0  # how often each replica looks for due remediation work
     # The age scan.
     scan_enabled: bool = True
     scan_schedule: str = "rate(1 hour)"
@@ -87,6 +89,8 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "claim_lease_s": (parse.int_between(10, 3600), "ROTAUDIT_CLAIM_LEASE_S"),
     "remediation_settle_s": (parse.int_between(0, 86_400), "ROTAUDIT_REMEDIATION_SETTLE_S"),
     "remediation_max_passes": (parse.int_between(1, 50), "ROTAUDIT_REMEDIATION_MAX_PASSES"),
+    "remediation_retry_base_s": (parse.float_between(1, 3600), "ROTAUDIT_REMEDIATION_RETRY_BASE_S"),
+    "remediation_poll_s": (parse.float_between(1, 300), "ROTAUDIT_REMEDIATION_POLL_S"),
     "scan_enabled": (parse.boolean, "ROTAUDIT_SCAN_ENABLED"),
     "scan_schedule": (parse.schedule, "ROTAUDIT_SCAN_SCHEDULE"),
     "scan_jitter_s": (parse.float_between(0, 3600), "ROTAUDIT_SCAN_JITTER_S"),

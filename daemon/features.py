@@ -47,9 +47,11 @@ def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) 
         features.hooks.append(syncer.on_event)
         features.jobs["sync"] = syncer.run
     if config.remediation_mode != "off":
-        remediator = build_remediator(aws, config, RemediationMetrics(registry))
+        remediator = build_remediator(
+            aws, config, RemediationMetrics(registry), retry_base_s=config.remediation_retry_base_s
+        )
         features.hooks.append(remediator.on_event)
-        features.jobs["remediation"] = RetryJob(remediator).run
+        features.jobs["remediation"] = RetryJob(remediator, poll_s=config.remediation_poll_s).run
     if config.scan_enabled:
         scan_metrics = ScanMetrics(registry, age_gauge=config.scan_age_gauge)
         features.jobs["scan"] = Scanner.from_config(aws, config, scan_metrics).run

@@ -1,12 +1,15 @@
 """`rotaudit local` (what `make run` runs): emulator, resources, demo secrets and events, then the daemon.
 
-Everything runs in this process: the emulator on its own threads, the daemon on the event loop. Ctrl-C
-drains the daemon and stops the emulator.
+Everything runs in this process: the emulator on its own threads (with its rotation engine stand-in), the daemon
+on the event loop. The demo's stale secret really fails to rotate on the stand-in (setSecret, three times: every
+attempt of Secrets Manager's retries), and the daemon remediates it until a rotation succeeds. Ctrl-C drains the
+daemon and stops the emulator.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import uuid
@@ -20,11 +23,34 @@ from daemon.logs import configure_logging
 
 DEMO_PREFIX = "rotaudit-demo"
 DEMO_REGION = "us-east-1"
+STALE = f"{DEMO_PREFIX}-stale"
 DEMO_SECRETS = {
     f"{DEMO_PREFIX}-fresh": {"Managed": "true"},
-    f"{DEMO_PREFIX}-stale": {"Managed": "true"},
+    STALE: {"Managed": "true", "rotaudit:strategy": "single-user"},
     f"{DEMO_PREFIX}-ignored": {"Managed": "false"},
 }
+DEMO_FUNCTION_ARN = f"arn:aws:lambda:{DEMO_REGION}:123456789012:function:{DEMO_PREFIX}-rotation"
+# The stale secret's rotation function fails setSecret this many times: the first rotation's attempt and Secrets
+# Manager's two retries (the stand-in's count), so only rotaudit's own RotateSecret gets through.
+SET_SECRET_FAILURES = 3
+# The demo daemon decides a failure 5 s after its last record, retries RotateSecret 6-12 s later and looks for
+# due work every 2 s, so the loop closes in well under a minute (production: 2 h, 30-60 s, 15 s). Its claim lease
+# (20 s) keeps a 5 s margin, below the retry delay, so one holder carries a pass through.
+DEMO_SETTINGS = {
+    "ROTAUDIT_REMEDIATION_SETTLE_S": "5",
+    "ROTAUDIT_REMEDIATION_RETRY_BASE_S": "12",
+    "ROTAUDIT_REMEDIATION_POLL_S": "2",
+    "ROTAUDIT_CLAIM_LEASE_S": "20",
+}
+
+
+def demo_value(name: str) -> str:
+    """A throwaway value; the stale secret holds database credentials, as a rotation function expects."""
+    if name == STALE:
+        return json.dumps(
+            {"engine": "postgres", "host": "db.internal", "username": "app", "password": uuid.uuid4().hex}
+        )
+    return f"demo-{uuid.uuid4()}"
 
 
 async def seed(aws: Aws) -> dict[str, str]:
@@ -36,7 +62,7 @@ async def seed(aws: Aws) -> dict[str, str]:
                 "secretsmanager",
                 "create_secret",
                 Name=name,
-                SecretString=f"demo-{uuid.uuid4()}",
+                SecretString=demo_value(name),
                 Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
             )
             arns[name] = str(created["ARN"])
@@ -47,22 +73,28 @@ async def seed(aws: Aws) -> dict[str, str]:
     return arns
 
 
-async def demo_scenario(aws: Aws, arns: dict[str, str]) -> None:
-    """One rotation that succeeds, one that fails in setSecret, and a duplicate delivery of the failure."""
-    fresh, stale = arns[f"{DEMO_PREFIX}-fresh"], arns[f"{DEMO_PREFIX}-stale"]
-    ok_rotation, bad_rotation = str(uuid.uuid4()), str(uuid.uuid4())
+async def demo_scenario(aws: Aws, arns: dict[str, str]) -> str:
+    """One rotation that succeeds (published as events, and delivered twice) and one that really fails on the
+    rotation stand-in, in setSecret, every attempt. Returns the failing rotation's token."""
+    from daemon.devtools.rotation.control import configure
+    from daemon.devtools.rotation.engine import engine
+
+    fresh, ok_rotation = arns[f"{DEMO_PREFIX}-fresh"], str(uuid.uuid4())
     now = datetime.now(UTC).replace(microsecond=0)
     events = [
         build_event("RotationStarted", fresh, rotation_id=ok_rotation, when=now - timedelta(seconds=40)),
         build_event("RotationSucceeded", fresh, rotation_id=ok_rotation, when=now - timedelta(seconds=30)),
-        build_event("RotationStarted", stale, rotation_id=bad_rotation, when=now - timedelta(seconds=20)),
-        build_event(
-            "RotationFailed", stale, rotation_id=bad_rotation, step="setSecret", when=now - timedelta(seconds=10)
-        ),
     ]
     for envelope in events:
         await publish(aws, envelope, via="eventbridge")
     await publish(aws, events[-1], via="eventbridge")  # EventBridge delivers at least once: a duplicate
+    failures = [{"step": "setSecret", "times": SET_SECRET_FAILURES}]
+    request = {"secret_id": arns[STALE], "failures": failures, "function_arn": DEMO_FUNCTION_ARN}
+    configure(engine(), {**request, "region": DEMO_REGION})
+    rotated = await aws.call(
+        "secretsmanager", "rotate_secret", SecretId=arns[STALE], RotationRules={"AutomaticallyAfterDays": 30}
+    )
+    return str(rotated["VersionId"])
 
 
 async def run_local(host: str, port: int, http_port: int) -> int:
@@ -91,9 +123,10 @@ async def run_local(host: str, port: int, http_port: int) -> int:
             resources = await provision(aws, DEMO_PREFIX)
             arns = await seed(aws)
             # The stale secret's last rotation is 45 days old, so the start-up scan flags it.
-            backdate_secret(f"{DEMO_PREFIX}-stale", 45, region=DEMO_REGION)
+            backdate_secret(STALE, 45, region=DEMO_REGION)
             await demo_scenario(aws, arns)
         env = {
+            **DEMO_SETTINGS,
             "AWS_REGION": DEMO_REGION,
             "AWS_ENDPOINT_URL": endpoint,
             "ROTAUDIT_QUEUE_URL": resources["queue_url"],
@@ -113,7 +146,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
                     "--query 'Items[?secret_name].[kind.S,secret_name.S,"
                     "event_name.S||status.S,rotation_id.S||run_id.S]'",
                     f"  history:  {creds} AWS_REGION={DEMO_REGION} AWS_ENDPOINT_URL={endpoint} "
-                    f".venv/bin/rotaudit history {DEMO_PREFIX}-stale --table {resources['table_name']}",
+                    f".venv/bin/rotaudit history {STALE} --table {resources['table_name']}",
                     "  Ctrl-C stops everything.",
                     "",
                 ]

@@ -40,16 +40,7 @@ from tests.chaos.processes import (
     start_proxy,
 )
 from tests.chaos.profiles import Profile, replica_env
-from tests.chaos.workload import (
-    REGION,
-    Plan,
-    Sender,
-    Workload,
-    build_workload,
-    create_secrets,
-    now_utc,
-    retry_secrets_needed,
-)
+from tests.chaos.workload import REGION, Plan, SecretMaker, Sender, Workload, build_workload, now_utc
 
 BOTO_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 5})
 
@@ -124,10 +115,12 @@ class Run:
             proxy, proxy_url = start_proxy(emulator_url, profile.fault_rate, self.seed, self.log_dir)
             self.processes.append(proxy)
             http_json(proxy_url + "/_chaos/config", {"rate": 0.0})  # set-up is not under test
+            # The secrets first: the rotations the `retry` kind's set-up runs publish events, which no rule may
+            # route to the queue yet.
+            workload = self._workload(emulator_url)
             stack = self._provision(emulator_url)
             sqs, ddb = self.client("sqs", emulator_url), self.client("dynamodb", emulator_url)
             notes_url = self._subscribe(emulator_url, stack["topic_arn"])
-            workload = self._workload(emulator_url)
 
         with self._phase("replicas_ready"):
             http_json(proxy_url + "/_chaos/config", {"rate": profile.fault_rate})
@@ -193,11 +186,10 @@ class Run:
 
     def _workload(self, emulator_url: str) -> Workload:
         plan = Plan(messages=self.profile.messages, failure_kinds=self.profile.failure_kinds)
-        prefix = f"chaos/{uuid.uuid4().hex[:6]}"
-        secrets = create_secrets(self.client("secretsmanager", emulator_url), prefix, plan, retry_secrets_needed(plan))
+        maker = SecretMaker(self.client("secretsmanager", emulator_url), emulator_url, f"chaos/{uuid.uuid4().hex[:6]}")
         # Failures must come after the set-up's own rotations, or the plan would find the secrets "rotated since";
         # event times have whole seconds, so they start two seconds on.
-        return build_workload(plan, secrets, self.rng, now_utc() + timedelta(seconds=2))
+        return build_workload(plan, maker, self.rng, now_utc() + timedelta(seconds=2))
 
     # --- chaos --------------------------------------------------------------------------------------------
     def _chaos(self, started: float) -> None:
@@ -298,8 +290,9 @@ class Run:
                 Key={"pk": {"S": f"remediation#{failed.secret_arn}"}, "sk": {"S": f"claim#{failed.rotation_id}"}},
                 ConsistentRead=True,
             ).get("Item")
-            if claim is None or claim.get("stage", {}).get("S") in (None, "acting", "retry_due"):
-                open_ += 1
+            stage = claim.get("stage", {}).get("S") if claim else None
+            if stage in (None, "settling", "acting", "retry_due", "rotated"):
+                open_ += 1  # undecided, or waiting for its retry or its retry's outcome
             else:  # a finished remediation stays finished
                 self._settled_rotations.add(failed.rotation_id)
         self._last_seen = f"{due} wake-ups pending, {open_} of {len(workload.failed)} failed rotations unsettled"

@@ -1,4 +1,5 @@
-"""How big and how rough a chaos run is (`FULL`, `SHORT`), and the settings every replica runs with."""
+"""How big and how rough a chaos run is (`FULL`, `SHORT`; `REMEDIATION_FULL`, `REMEDIATION_SHORT`), and the settings
+every replica runs with."""
 
 from __future__ import annotations
 
@@ -68,7 +69,68 @@ def replica_env(proxy_url: str, stack: dict[str, str]) -> dict[str, str]:
         ROTAUDIT_CONSUMER_CONCURRENCY="2",
         ROTAUDIT_MAX_IN_FLIGHT="50",
         ROTAUDIT_CLAIM_LEASE_S="20",
+        # Decide a failure 2 s after its last record (the workload's records of one rotation are 1 s apart), look
+        # for due work every 2 s, and retry RotateSecret 5-10 s later.
+        ROTAUDIT_REMEDIATION_SETTLE_S="2",
+        ROTAUDIT_REMEDIATION_POLL_S="2",
+        ROTAUDIT_REMEDIATION_RETRY_BASE_S="10",
         ROTAUDIT_DLQ_POLL_S="30",
         ROTAUDIT_LOG_FORMAT="json",
         ROTAUDIT_LOG_LEVEL="info",
     )
+
+
+@dataclass(frozen=True)
+class RemediationProfile(Profile):
+    """The remediation profile: `copies` of every scenario (0: each once, half recovering), rotations started evenly
+    over `send_s`, the timeline's fractions of it (above 1: while remediation runs on)."""
+
+    copies: int = 0
+    settle_s: int = 3  # ROTAUDIT_REMEDIATION_SETTLE_S: longer than the stand-in's retries of one rotation (~1.5 s)
+    retry_base_s: float = 2.0  # ROTAUDIT_REMEDIATION_RETRY_BASE_S
+    poll_s: float = 1.0  # ROTAUDIT_REMEDIATION_POLL_S
+
+
+REMEDIATION_FULL = RemediationProfile(
+    messages=0,
+    replicas=3,
+    send_s=60.0,
+    timeline=(
+        (0.15, "kill"),
+        (0.35, "kill"),
+        (0.5, "stall"),
+        (0.7, "kill"),
+        (0.9, "rolling"),
+        (1.2, "kill"),
+        (1.5, "kill"),
+    ),
+    stall_s=5.0,
+    failure_kinds=(),
+    fault_rate=0.03,
+    settle_timeout_s=300.0,
+    copies=2,
+)
+# In `make test` (tests/e2e/test_chaos.py): every scenario once, two SIGKILLs while rotations fail, one while
+# remediation runs on.
+REMEDIATION_SHORT = RemediationProfile(
+    messages=0,
+    replicas=3,
+    send_s=15.0,
+    timeline=((0.3, "kill"), (0.8, "kill"), (1.6, "kill")),
+    stall_s=0.0,
+    failure_kinds=(),
+    fault_rate=0.02,
+    settle_timeout_s=150.0,
+    copies=0,
+)
+
+
+def remediation_env(proxy_url: str, stack: dict[str, str], profile: RemediationProfile) -> dict[str, str]:
+    """A replica's settings in the remediation profile: a short settle, fast retries and polls, no age scan."""
+    return {
+        **replica_env(proxy_url, stack),
+        "ROTAUDIT_REMEDIATION_SETTLE_S": str(profile.settle_s),
+        "ROTAUDIT_REMEDIATION_RETRY_BASE_S": str(profile.retry_base_s),
+        "ROTAUDIT_REMEDIATION_POLL_S": str(profile.poll_s),
+        "ROTAUDIT_SCAN_ENABLED": "false",
+    }

@@ -4,16 +4,17 @@ Distinct events come in rotations: `RotationStarted` then `RotationSucceeded`, o
 three `RotationFailed` records of the same rotation (Secrets Manager retries a failed rotation, AWS-FACTS §1).
 A third of the messages (or whatever `duplicate_share` says) are exact duplicate deliveries of a distinct one.
 
-Failed rotations land only on secrets whose remediation ends, deterministically, in one notification:
+Each failed rotation lands on a secret of its own (a later rotation of the same secret would stand the remediation
+down, as the README's "Then, re-check" says), of a kind whose remediation ends deterministically:
 - `disabled`: rotation never enabled, so the plan escalates (`needs_human`, reason `rotation_disabled`);
 - `notify_only`: tagged `rotaudit:remediation=notify-only`, so the plan escalates (`needs_human`, `notify_only`);
-- `retry`: rotation enabled with an AWSPENDING left dangling by a `setSecret` failure, one secret per failed
-  rotation (a retry changes the secret's state): the plan clears AWSPENDING and schedules a `RotateSecret`
-  retry 30-60 s later (`remediated`), which the emulator completes at once (no Lambda runs there), so the
-  retry ends without a second notification.
-Successful rotations name secrets that do not exist (nothing to remediate, nothing to recover), so no
-`recovered` notification can race the failures. Every real secret is tagged `Managed=true`: the age scan
-checks each of them in every window.
+- `retry`: a rotation of it really failed in `setSecret` on the emulator's rotation stand-in (before the stack
+  exists, so its own events reach no queue), leaving AWSPENDING dangling: the plan holds the pending version,
+  removes AWSPENDING and schedules a `RotateSecret` (`remediated`); that rotation succeeds on the stand-in, and
+  its `RotationSucceeded` closes the failure (`recovered`, with a `recovered` notice naming it). The events of
+  that rotation (and the label moves) come from the emulator, not from the workload.
+Successful rotations name secrets that do not exist (nothing to remediate, nothing to recover). Every real secret
+is tagged `Managed=true`: the age scan checks each of them in every window.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,15 +33,16 @@ from typing import Any
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.table import event_key
+from tests.support import rotation
 
 ACCOUNT = "123456789012"  # moto's default account: the daemon trusts events of its own account only
 REGION = "us-east-1"
 MANAGED_TAG = {"Key": "Managed", "Value": "true"}
-# failure kind -> (status of its remediation item, notification kind)
-EXPECTED_OUTCOME = {
-    "disabled": ("needs_human", "needs_human"),
-    "notify_only": ("needs_human", "needs_human"),
-    "retry": ("remediated", "remediated"),
+# failure kind -> (final status of its remediation item, the notifications about it)
+EXPECTED_OUTCOME: dict[str, tuple[str, frozenset[str]]] = {
+    "disabled": ("needs_human", frozenset({"needs_human"})),
+    "notify_only": ("needs_human", frozenset({"needs_human"})),
+    "retry": ("recovered", frozenset({"remediated", "recovered"})),
 }
 _FAILED_RECORDS = ((1, 0.5), (2, 0.3), (3, 0.2))  # RotationFailed records per failed rotation, with weights
 
@@ -56,7 +59,7 @@ class FailedRotation:
         return EXPECTED_OUTCOME[self.kind][0]
 
     @property
-    def expected_notification(self) -> str:
+    def expected_notifications(self) -> frozenset[str]:
         return EXPECTED_OUTCOME[self.kind][1]
 
 
@@ -83,55 +86,50 @@ class Plan:
     duplicate_share: float = 1 / 3
     failure_share: float = 0.08  # of rotations
     failure_kinds: tuple[str, ...] = ("disabled", "notify_only", "retry")
-    shared_secrets: int = 12  # per shared failure kind (disabled, notify_only)
     success_secrets: int = 200
 
 
-def create_secrets(sm: Any, prefix: str, plan: Plan, retry_count: int) -> dict[str, list[str]]:
-    """The real secrets failures land on, by failure kind (`retry` gets `retry_count`, one per failure)."""
-    made: dict[str, list[str]] = {kind: [] for kind in plan.failure_kinds}
-    for kind in plan.failure_kinds:
-        count = retry_count if kind == "retry" else plan.shared_secrets
-        for index in range(count):
-            tags = [MANAGED_TAG]
-            if kind == "notify_only":
-                tags.append({"Key": "rotaudit:remediation", "Value": "notify-only"})
-            name = f"{prefix}/{kind}-{index}"
-            arn = str(sm.create_secret(Name=name, SecretString=uuid.uuid4().hex, Tags=tags)["ARN"])
-            if kind == "retry":
-                # Rotation on (moto turns it on only through RotateSecret, and promotes at once without a Lambda),
-                # then a pending version that a failed setSecret left behind.
-                sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
-                sm.put_secret_value(SecretId=arn, SecretString=uuid.uuid4().hex, VersionStages=["AWSPENDING"])
-            made[kind].append(arn)
-    return made
+class SecretMaker:
+    """Makes the secret each failed rotation lands on (before the stack exists: `retry` rotates one for real)."""
+
+    def __init__(self, sm: Any, endpoint: str, prefix: str) -> None:
+        self.sm, self.endpoint, self.prefix = sm, endpoint, prefix
+        self.made: dict[str, list[str]] = {}
+
+    def __call__(self, kind: str) -> str:
+        tags = [MANAGED_TAG]
+        if kind == "notify_only":
+            tags.append({"Key": "rotaudit:remediation", "Value": "notify-only"})
+        name = f"{self.prefix}/{kind}-{len(self.made.get(kind, []))}"
+        arn = str(self.sm.create_secret(Name=name, SecretString=uuid.uuid4().hex, Tags=tags)["ARN"])
+        if kind == "retry":
+            # The stand-in's function (a generic one: the value is not credentials) fails setSecret once, and
+            # Secrets Manager does not retry: AWSPENDING dangles; rotaudit's own RotateSecret will then succeed.
+            rotation.configure(self.endpoint, arn, failures=[rotation.Failure("setSecret", times=1)], retries=0)
+            token = self.sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
+            assert rotation.wait_for_outcome(self.endpoint, arn, token).status == "failed"
+        self.made.setdefault(kind, []).append(arn)
+        return arn
 
 
-def retry_secrets_needed(plan: Plan) -> int:
-    """An upper bound of the failed rotations of kind `retry` the plan makes (one secret each)."""
-    if "retry" not in plan.failure_kinds:
-        return 0
-    rotations = int(plan.messages * (1 - plan.duplicate_share) / 2) + 1
-    return int(rotations * plan.failure_share / len(plan.failure_kinds) * 1.5) + 5
-
-
-def build_workload(plan: Plan, secrets: dict[str, list[str]], rng: random.Random, start: datetime) -> Workload:
-    """Rotations until the plan's distinct events are reached, then duplicates, shuffled."""
+def build_workload(plan: Plan, new_secret: Callable[[str], str], rng: random.Random, start: datetime) -> Workload:
+    """Rotations until the plan's distinct events are reached, then duplicates, shuffled. `new_secret(kind)` makes
+    the secret a failed rotation of that kind lands on."""
     distinct_target = plan.messages - int(plan.messages * plan.duplicate_share)
     fake = [
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:chaos-ok/{i}-{uuid.uuid4().hex[:6]}"
         for i in range(plan.success_secrets)
     ]
-    spare_retry = list(secrets.get("retry", []))
     envelopes: list[dict[str, Any]] = []
     failures: list[tuple[str, str, str, list[int]]] = []  # rotation id, arn, kind, indexes of its failed records
+    secrets_by_kind: Counter[str] = Counter()
     while len(envelopes) < distinct_target:
         rotation_id = str(uuid.uuid4())
         when = start + timedelta(seconds=rng.uniform(0, 60))
-        kinds = [k for k in plan.failure_kinds if k != "retry" or spare_retry]
-        if kinds and rng.random() < plan.failure_share:
-            kind = rng.choice(kinds)
-            arn = spare_retry.pop() if kind == "retry" else rng.choice(secrets[kind])
+        if plan.failure_kinds and rng.random() < plan.failure_share:
+            kind = rng.choice(plan.failure_kinds)
+            arn = new_secret(kind)
+            secrets_by_kind[kind] += 1
             envelopes.append(build_event("RotationStarted", arn, rotation_id=rotation_id, when=when))
             records = rng.choices([n for n, _ in _FAILED_RECORDS], [w for _, w in _FAILED_RECORDS])[0]
             indexes = []
@@ -160,8 +158,8 @@ def build_workload(plan: Plan, secrets: dict[str, list[str]], rng: random.Random
         bodies=bodies,
         expected_keys={expected_key(body) for body in bodies},
         failed=failed,
-        managed_secrets=sum(len(arns) for arns in secrets.values()),
-        secrets_by_kind={kind: len(arns) for kind, arns in secrets.items()},
+        managed_secrets=sum(secrets_by_kind.values()),
+        secrets_by_kind=dict(secrets_by_kind),
     )
 
 

@@ -2,7 +2,8 @@
 
 One run (the module's `world` fixture) drives the real daemon (a subprocess, JSON logs to a file) and the real
 CLI (subprocesses) over canary secrets: audit (events, one carrying a secret value in its payload), remediation
-(failed rotations, one escalated to SNS), the age scan (`scan --once`, `report`), derived-secret sync (a
+(rotations that really failed on the emulator's rotation stand-in: one set aside and retried, one escalated to
+SNS), the age scan (`scan --once`, `report`), derived-secret sync (a
 DATABASE_URL rebuilt from a rotated source; a render failure, an unparseable source and an AWS error on a secret
 scheduled for deletion; a config error naming a pair with a password in it), and the DLQ (rejections carrying a
 secret value, `dlq inspect`, `replay --dry-run`, `replay`, `export`). Then every log line, CLI output, metric,
@@ -48,6 +49,9 @@ from tests.support.canaries import (
 from tests.support.daemon_process import DaemonProcess, queue_depth, receive_all, scan_table, send
 
 ACCOUNT = "123456789012"
+# Sent by the emulator before the daemon reads anything: each failed rotation's RotationStarted and RotationFailed
+# (the app's and the human's), and the source's new AWSCURRENT (Secret Label Updated).
+STAND_IN_EVENTS = 5
 CLI_LABELS = (
     "scan",
     "history",
@@ -86,6 +90,7 @@ class Seeded:
     arns: dict[str, str]
     settings: dict[str, str]
     answers: list[dict[str, Any]] = field(default_factory=list)  # GetSecretValue outputs: where values belong
+    pending_password: str = ""  # the app secret's pending password, which the rotation stand-in chose
 
 
 def _seed(endpoint: str, stack: dict[str, str], canary: Canary) -> Seeded:
@@ -97,10 +102,14 @@ def _seed(endpoint: str, stack: dict[str, str], canary: Canary) -> Seeded:
     values, arns = seeded.values, seeded.arns
     app = {"username": "app", "password": values["app"], "host": "db.internal", "port": 5432, "dbname": "app"}
     values["app-json"] = json.dumps(app)
-    arns["app"] = put_secret(endpoint, f"{name}/app", values["app-json"], scan, rotating=True)
+    arns["app"] = put_secret(endpoint, f"{name}/app", values["app-json"], scan, rotating=True, failing="setSecret")
     seeded.answers.append(sm.get_secret_value(SecretId=arns["app"]))  # before remediation moves its labels
+    # The stand-in's pending password: it must not leak either (it is a value, though not a canary).
+    pending = sm.get_secret_value(SecretId=arns["app"], VersionStage="AWSPENDING")
+    seeded.answers.append(pending)
+    seeded.pending_password = json.loads(pending["SecretString"])["password"]
     human, notify_only = json.dumps({"password": values["human"]}), {**scan, "rotaudit:remediation": "notify-only"}
-    arns["human"] = put_secret(endpoint, f"{name}/human", human, notify_only, rotating=True)
+    arns["human"] = put_secret(endpoint, f"{name}/human", human, notify_only, rotating=True, failing="createSecret")
     source = f"rds!db-{tag}"
     arns["source"] = put_secret(endpoint, source, json.dumps({"username": "app", "password": values["source"]}), scan)
     values["old-url"] = f"postgres://app:{values['old']}@db.internal:5432/appdb?sslmode=require"
@@ -128,15 +137,13 @@ def _seed(endpoint: str, stack: dict[str, str], canary: Canary) -> Seeded:
 
 
 def _events(seeded: Seeded) -> list[str]:
-    """Failed rotations (one escalates), a source rotation, and a PutSecretValue record carrying the value (as an
-    unredacted CloudTrail record would); that record from a foreign account and a non-JSON message carrying the
-    value are rejected to the DLQ."""
+    """A source rotation, and a PutSecretValue record carrying the value (as an unredacted CloudTrail record
+    would); that record from a foreign account and a non-JSON message carrying the value are rejected to the DLQ.
+    (The failed rotations' events come from the rotation stand-in itself: `STAND_IN_EVENTS`.)"""
     arns = seeded.arns
     put_value = build_event("PutSecretValue", arns["app"])
     put_value["detail"]["requestParameters"] = {"secretId": arns["app"], "secretString": seeded.values["app-json"]}
     return [
-        json.dumps(build_event("RotationFailed", arns["app"], step="setSecret")),
-        json.dumps(build_event("RotationFailed", arns["human"], step="createSecret")),
         json.dumps(put_value),
         json.dumps({**put_value, "account": "999999999999"}),
         f"password={seeded.values['app']}",
@@ -177,17 +184,26 @@ def world(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> World
     seeded = _seed(endpoint, stack, canary)
     tap = sns_tap(endpoint, stack["topic_arn"])
     export = tmp / "dlq.jsonl"
-    daemon = DaemonProcess(daemon_env(endpoint, stack, ROTAUDIT_LOG_LEVEL="debug", **seeded.settings), tmp)
+    # Decide a second after the failure; the app's RotateSecret retry falls due long after the run.
+    settle = {
+        "ROTAUDIT_REMEDIATION_SETTLE_S": "1",
+        "ROTAUDIT_REMEDIATION_POLL_S": "1",
+        "ROTAUDIT_REMEDIATION_RETRY_BASE_S": "600",
+    }
+    daemon = DaemonProcess(daemon_env(endpoint, stack, ROTAUDIT_LOG_LEVEL="debug", **settle, **seeded.settings), tmp)
     try:
         daemon.wait_ready()
         new_value = json.dumps({"username": "app", "password": seeded.values["rotated"]})
         boto("secretsmanager", endpoint).put_secret_value(SecretId=seeded.arns["source"], SecretString=new_value)
         sent = send(endpoint, stack["queue_url"], [(body, {}) for body in _events(seeded)])
-        wait_until(lambda: daemon.total("rotaudit_messages_deleted_total") >= sent, timeout_s=30)
-        wait_until(lambda: queue_depth(endpoint, tap) >= 4, timeout_s=20)  # needs_human, the sync alerts
+        wait_until(lambda: daemon.total("rotaudit_messages_deleted_total") >= sent + STAND_IN_EVENTS, timeout_s=30)
+        wait_until(lambda: queue_depth(endpoint, tap) >= 4, timeout_s=30)  # needs_human, the sync alerts
+        # The app's failed setSecret: its pending version held, AWSPENDING removed, a RotateSecret scheduled.
+        scheduled = {"action": "rotate", "outcome": "scheduled"}
+        wait_until(lambda: daemon.samples("rotaudit_remediations_total").get(_labels(scheduled)), timeout_s=30)
         runs = _operate(cli_env(endpoint, stack, **seeded.settings), seeded, export)
         # The replayed message comes back, and the daemon rejects it again.
-        wait_until(lambda: daemon.total("rotaudit_messages_deleted_total") >= sent + 1, timeout_s=30)
+        wait_until(lambda: daemon.total("rotaudit_messages_rejected_total") >= 3, timeout_s=30)
         metrics = daemon.get("/metrics")[1]
     finally:
         exit_code = daemon.stop()
@@ -216,7 +232,7 @@ def world(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> World
             "DLQ bodies": [m["Body"] for m in dead],
             "export file": export.read_text().splitlines(),
         },
-        needles=canary.needles(seeded.values.values()),
+        needles={**canary.needles(seeded.values.values()), "pending-password": seeded.pending_password},
         items=items,
         notes=notes,
         dlq_reasons=sorted(m["MessageAttributes"]["rotaudit.reject_reason"]["StringValue"] for m in dead),
@@ -224,6 +240,11 @@ def world(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> World
         arns=seeded.arns,
         rotated_form=f"value{list(seeded.values).index('rotated')}-percent",
     )
+
+
+def _labels(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A metric sample's key in `DaemonProcess.samples`."""
+    return tuple(sorted(labels.items()))
 
 
 @pytest.mark.parametrize("offset", range(4))
@@ -274,6 +295,11 @@ def test_every_feature_ran_over_the_canary_secrets(world: World) -> None:
     remediations = {item["secret_arn"]: item["status"] for item in world.items if item.get("kind") == "remediation"}
     assert set(remediations) == {world.arns["app"], world.arns["human"]}
     assert remediations[world.arns["human"]] == "needs_human"
+    assert remediations[world.arns["app"]] == "retry_due"
+    (app,) = [
+        item for item in world.items if item.get("kind") == "remediation" and item["secret_arn"] == world.arns["app"]
+    ]
+    assert [(r["action"], r["result"]) for r in app["results"]] == [("hold", "applied"), ("remove_pending", "applied")]
     syncs = {(i["pair"], i["status"], i.get("reason", "")) for i in world.items if i.get("kind") == "sync"}
     assert ("db-url", "updated", "") in syncs
     assert ("render-fails", "error", "target_unparseable") in syncs

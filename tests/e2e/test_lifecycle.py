@@ -270,18 +270,29 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
     assert [i["kind"] for i in items][:1] == ["remediation"]
 
 
-def test_rotaudit_local_comes_up_and_writes_the_demo_items(tmp_path: Path) -> None:
-    """`make run`'s command starts the emulator, seeds the demo and audits it; Ctrl-C exits 0."""
+def test_rotaudit_local_comes_up_and_remediates_the_demo_failure(tmp_path: Path) -> None:
+    """`make run`'s command seeds the demo and audits it; the stale secret's rotation, which really fails on the
+    rotation stand-in, is remediated until rotaudit's own rotation succeeds; Ctrl-C exits 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROTAUDIT_"))}
     emulator_port, http_port = free_port(), free_port()
     proc = _start(env, tmp_path, "local", "--port", str(emulator_port), "--http-port", str(http_port))
     try:
-        # 4 distinct demo events plus a duplicate delivery of the failure.
-        wait_until(lambda: _metric(http_port, "rotaudit_messages_deleted_total") >= 5, timeout_s=60)
-        assert _metric(http_port, "rotaudit_events_processed_total") == 5
-        assert "rotaudit_events_processed_total" in _get(http_port, "/metrics")[1]
-        count = _count_items(f"http://127.0.0.1:{emulator_port}", "rotaudit-demo-audit")
-        assert count == 4
+        # Held, AWSPENDING removed, RotateSecret retried, its RotationSucceeded closing the failure: within a minute.
+        recovered = 'rotaudit_notifications_total{kind="recovered"}'
+        wait_until(lambda: _metric(http_port, recovered) >= 1, timeout_s=90, interval_s=0.5)
+        for action in ("hold", "remove_pending", "rotate"):
+            assert _metric(http_port, f'rotaudit_remediations_total{{action="{action}",outcome="applied"}}') == 1
+        duplicate = 'rotaudit_events_processed_total{event_name="RotationSucceeded",outcome="duplicate"}'
+        assert _metric(http_port, duplicate) == 1  # the demo delivers the fresh secret's success twice
+        endpoint = f"http://127.0.0.1:{emulator_port}"
+        # fresh: started, succeeded; stale: three attempts started and failed, the held label, rotaudit's rotation
+        # started, its AWSCURRENT move, succeeded.
+        wait_until(lambda: _count_items(endpoint, "rotaudit-demo-audit") == 12, timeout_s=10)
+        pages = boto("dynamodb", endpoint).get_paginator("scan").paginate(TableName="rotaudit-demo-audit")
+        statuses = [
+            i["status"]["S"] for page in pages for i in page["Items"] if i.get("kind", {}).get("S") == "remediation"
+        ]
+        assert statuses == ["recovered"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:

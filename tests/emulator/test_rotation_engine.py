@@ -17,6 +17,7 @@ from tests.support.rotation import (
     Failure,
     configure,
     raw_state,
+    received_events,
     state,
     wait_for_outcome,
     wait_until_idle,
@@ -221,21 +222,10 @@ def test_a_value_put_by_hand_abandons_the_rotation(endpoint: str) -> None:
 
 
 def _rotation_events(endpoint: str, queue_url: str, arn: str, wanted: int) -> list[RotationEvent]:
-    """The parsed rotation events for `arn` in the queue, once `wanted` of them have arrived."""
-    sqs, found = boto("sqs", endpoint), {}
-
-    def arrived() -> bool:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            parsed = parse_message(message["Body"])
-            if isinstance(parsed, RotationEvent) and parsed.secret_arn == arn:
-                found[parsed.event_id] = parsed
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(found) >= wanted
-
-    wait_until(arrived)
-    return sorted(found.values(), key=lambda event: event.event_time)
+    """The parsed events for `arn` in the queue, oldest first, once `wanted` of them have arrived."""
+    events = [parse_message(json.dumps(envelope)) for envelope in received_events(endpoint, queue_url, arn, wanted)]
+    assert all(isinstance(event, RotationEvent) for event in events), events
+    return [event for event in events if isinstance(event, RotationEvent)]
 
 
 def test_rotation_events_reach_the_provisioned_queue_and_parse(endpoint: str, stack: dict[str, str]) -> None:
@@ -244,11 +234,11 @@ def test_rotation_events_reach_the_provisioned_queue_and_parse(endpoint: str, st
     configure(endpoint, arn, failures=[Failure("setSecret", 1)], retries=2, retry_delay_s=0.2)
     token = sm.rotate_secret(SecretId=arn)["VersionId"]
     rotation = wait_for_outcome(endpoint, arn, token)
-    events = _rotation_events(endpoint, stack["queue_url"], arn, wanted=4)
+    found = _rotation_events(endpoint, stack["queue_url"], arn, wanted=5)  # with finishSecret's label event
+    events = [event for event in found if event.kind == "service"]
     names = sorted(event.event_name for event in events)
     assert names == ["RotationFailed", "RotationStarted", "RotationStarted", "RotationSucceeded"]
     assert {event.rotation_id for event in events} == {rotation.rotation_id}
-    assert {event.kind for event in events} == {"service"}
     assert len({event.event_id for event in events}) == 4
     failed = next(event for event in events if event.event_name == "RotationFailed")
     assert (failed.failed_step, FUNCTION_ARN in str(failed.error_message)) == ("setSecret", True)
@@ -265,3 +255,101 @@ def test_the_state_endpoint_never_shows_a_password(endpoint: str) -> None:
     passwords: list[Any] = [json.loads(value)["password"] for value in values_of(endpoint, arn)]
     assert len(passwords) >= 2
     assert [password for password in passwords if password in body] == []
+
+
+def _label_events(endpoint: str, queue_url: str, arn: str, wanted: int) -> list[tuple[str | None, str | None]]:
+    """(label, version id) of the `Secret Label Updated` events for `arn` in the queue, once `wanted` arrived."""
+    events = _rotation_events(endpoint, queue_url, arn, wanted)
+    return [(event.label, event.version_id) for event in events if event.kind == "label"]
+
+
+def test_finish_secret_announces_the_awscurrent_move(endpoint: str, stack: dict[str, str]) -> None:
+    """finishSecret's move of AWSCURRENT sends one Secret Label Updated event, between the rotation's start and end."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "succeeded"
+    events = _rotation_events(endpoint, stack["queue_url"], arn, wanted=3)
+    assert [(e.event_name, e.label, e.version_id) for e in events] == [
+        ("RotationStarted", None, None),
+        ("SecretLabelUpdated", "AWSCURRENT", token),
+        ("RotationSucceeded", None, None),
+    ]
+    assert events[1].kind == "label"
+    assert events[0].event_time <= events[1].event_time <= events[2].event_time
+
+
+def test_finish_secret_failing_after_its_move_still_announced_it(endpoint: str, stack: dict[str, str]) -> None:
+    """finishSecret fails after moving AWSCURRENT: the move's label event is in the history the planner reads."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    configure(endpoint, arn, failures=[Failure("finishSecret", ALWAYS, after=True)], retries=0)
+    token = sm.rotate_secret(SecretId=arn)["VersionId"]
+    assert wait_for_outcome(endpoint, arn, token).status == "failed"
+    events = _rotation_events(endpoint, stack["queue_url"], arn, wanted=3)
+    assert [(e.event_name, e.label, e.version_id) for e in events] == [
+        ("RotationStarted", None, None),
+        ("SecretLabelUpdated", "AWSCURRENT", token),
+        ("RotationFailed", None, None),
+    ]
+    assert events[2].failed_step == "finishSecret"
+
+
+def test_label_moves_by_hand_are_announced_except_awspending_and_awsprevious(
+    endpoint: str, stack: dict[str, str]
+) -> None:
+    """UpdateSecretVersionStage and PutSecretValue announce AWSCURRENT and custom labels, never AWSPENDING or
+    AWSPREVIOUS, nor a label only removed."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    first = current_version(endpoint, arn)
+    pending = sm.put_secret_value(SecretId=arn, SecretString="{}", VersionStages=["AWSPENDING"])["VersionId"]
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=pending)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="rotaudit-held-x", MoveToVersionId=pending)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="rotaudit-held-x", RemoveFromVersionId=pending)
+    second = sm.put_secret_value(SecretId=arn, SecretString='{"v": 2}')["VersionId"]  # AWSPREVIOUS follows
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=first, RemoveFromVersionId=second
+    )
+    assert _label_events(endpoint, stack["queue_url"], arn, wanted=3) == [
+        ("rotaudit-held-x", pending),
+        ("AWSCURRENT", second),
+        ("AWSCURRENT", first),
+    ]
+
+
+def test_an_unchanged_label_is_not_announced(endpoint: str, stack: dict[str, str]) -> None:
+    """A repeated PutSecretValue (same token, same value) and a label moved to where it already is send nothing."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    token, value = str(uuid.uuid4()), json.dumps({"username": "app", "password": "p"})
+    sm.put_secret_value(SecretId=arn, SecretString=value, ClientRequestToken=token)
+    sm.put_secret_value(SecretId=arn, SecretString=value, ClientRequestToken=token)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="custom", MoveToVersionId=token)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="custom", MoveToVersionId=token)
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="last", MoveToVersionId=token)
+    assert _label_events(endpoint, stack["queue_url"], arn, wanted=3) == [
+        ("AWSCURRENT", token),
+        ("custom", token),
+        ("last", token),
+    ]
+
+
+def test_a_label_moved_where_it_already_is_stays_there_once(endpoint: str) -> None:
+    """UpdateSecretVersionStage of a label onto the version that has it changes nothing (moto listed it twice)."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    version = current_version(endpoint, arn)
+    for _ in range(2):
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="rotaudit-held-x", MoveToVersionId=version)
+    assert sorted(sm.describe_secret(SecretId=arn)["VersionIdsToStages"][version]) == ["AWSCURRENT", "rotaudit-held-x"]
+
+
+def test_a_label_on_another_version_moves_only_with_remove_from_version_id(endpoint: str) -> None:
+    """A label attached elsewhere moves only when RemoveFromVersionId names where it is, as on AWS."""
+    sm, arn = boto("secretsmanager", endpoint), database_secret(endpoint)
+    first = current_version(endpoint, arn)
+    second = sm.put_secret_value(SecretId=arn, SecretString="{}", VersionStages=["custom"])["VersionId"]
+    with pytest.raises(sm.exceptions.InvalidParameterException):
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="custom", MoveToVersionId=first)
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="custom", MoveToVersionId=first, RemoveFromVersionId=second
+    )
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert ("custom" in stages[first], "custom" in stages.get(second, [])) == (True, False)

@@ -65,7 +65,8 @@ async def _run_consumer(
 async def test_a_rotation_updates_the_target_once_and_a_redelivery_writes_nothing(
     endpoint: str, aws: Aws, stack: dict[str, str]
 ) -> None:
-    """RotationSucceeded through EventBridge and the queue rewrites the target once; two more deliveries do not."""
+    """RotationSucceeded through EventBridge and the queue rewrites the target once; the rotation's own Secret Label
+    Updated event and two more deliveries do not."""
     pair, source, target = rds_pair(endpoint)
     registry = CollectorRegistry()
     syncer = new_syncer(aws, stack, pair, registry=registry)
@@ -80,15 +81,17 @@ async def test_a_rotation_updates_the_target_once_and_a_redelivery_writes_nothin
         processed = "rotaudit_events_processed_total"
         labels = {"event_name": "RotationSucceeded", "outcome": "duplicate"}
         await eventually(lambda: (metrics.registry.get_sample_value(processed, labels) or 0) >= 2)
+        await eventually(lambda: sync_count(registry, pair.name, "unchanged") == 3)
 
     await _run_consumer(aws, stack, syncer, drive)
     assert versions(endpoint, target) == 2
-    assert (sync_count(registry, pair.name, "updated"), sync_count(registry, pair.name, "unchanged")) == (1, 2)
+    # The new AWSCURRENT's Secret Label Updated (sent by the emulator as the value was put) is one more delivery.
+    assert (sync_count(registry, pair.name, "updated"), sync_count(registry, pair.name, "unchanged")) == (1, 3)
     url = urlsplit(current(endpoint, target)[1])
     assert unquote(url.password or "") == NASTY_PASSWORD
     assert (url.hostname, url.port, url.path) == ("db.internal", 5432, "/appdb")  # fallbacks from the target
     items = sync_items(endpoint, stack["table_name"], target)
-    assert [item["outcome"] for item in items] == ["updated", "unchanged", "unchanged"]
+    assert [item["outcome"] for item in items] == ["updated", "unchanged", "unchanged", "unchanged"]
     assert {item["source_version_id"] for item in items} == {source_version}
     assert {item["trigger"] for item in items} == {"event"}
 

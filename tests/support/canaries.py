@@ -24,7 +24,7 @@ from urllib.parse import quote, quote_plus
 
 import structlog
 
-from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotaudit_cmd
+from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotation, rotaudit_cmd
 
 
 @dataclass(frozen=True)
@@ -174,14 +174,22 @@ def documents(items: Iterable[Any]) -> list[str]:
     return [json.dumps(item, default=str, sort_keys=True) for item in items]
 
 
-def put_secret(endpoint: str, name: str, value: str, tags: dict[str, str], *, rotating: bool = False) -> str:
-    """A secret; with `rotating`, rotation is on and AWSPENDING dangles on a version of its own. Returns its ARN."""
+def put_secret(
+    endpoint: str, name: str, value: str, tags: dict[str, str], *, rotating: bool = False, failing: str = "setSecret"
+) -> str:
+    """A secret; with `rotating`, a rotation of it has really failed on the emulator's rotation stand-in: the
+    stand-in's function attached, rotation on, step `failing` failing before its change with no retry by Secrets
+    Manager, so AWSPENDING dangles on a version of its own. Returns its ARN.
+
+    The rotation's RotationStarted and RotationFailed go wherever the emulator's rules send them. Its new value
+    is the stand-in's (a random password): the canary values stay where they were put.
+    """
     sm = boto("secretsmanager", endpoint)
     tag_list = [{"Key": key, "Value": tag} for key, tag in tags.items()]
     arn = str(sm.create_secret(Name=name, SecretString=value, Tags=tag_list)["ARN"])
     if rotating:
-        # moto turns rotation on only through RotateSecret; without a Lambda it promotes a copy at once.
-        sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
-        pending = value.replace("-", "-pending-", 1)
-        sm.put_secret_value(SecretId=arn, SecretString=pending, VersionStages=["AWSPENDING"])
+        rotation.configure(endpoint, arn, failures=[rotation.Failure(failing, times=None)], retries=0)
+        token = sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
+        failed = rotation.wait_for_outcome(endpoint, arn, token)
+        assert (failed.status, failed.attempts[-1].failed_step) == ("failed", failing), failed
     return arn

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.support import wait_until
+from tests.support import boto, wait_until
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:rotaudit-test-rotation"
 SETTLED = frozenset({"succeeded", "failed", "cancelled", "abandoned"})
@@ -136,6 +136,28 @@ def wait_for_outcome(endpoint: str, secret_id: str, token: str | None = None, ti
 def wait_until_idle(endpoint: str, timeout_s: float = 30.0) -> None:
     """Wait until no rotation runs anywhere in the emulator (so none publishes into a later test's queues)."""
     wait_until(lambda: _call(endpoint, "GET", "idle")["idle"], timeout_s)
+
+
+def received_events(endpoint: str, queue_url: str, secret_arn: str, wanted: int, timeout_s: float = 30.0) -> list[Any]:
+    """The EventBridge events about `secret_arn` in the queue, oldest first (in arrival order within a second),
+    once `wanted` of them have arrived. Every message read is deleted: other secrets' events too."""
+    sqs, found = boto("sqs", endpoint), {}
+
+    def arrived() -> bool:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in got.get("Messages", []):
+            envelope = json.loads(message["Body"])
+            detail = envelope.get("detail") or {}
+            if secret_arn in (
+                *envelope.get("resources", []),
+                (detail.get("additionalEventData") or {}).get("SecretId"),
+            ):
+                found[envelope["id"]] = envelope
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(found) >= wanted
+
+    wait_until(arrived, timeout_s)
+    return sorted(found.values(), key=lambda envelope: envelope["detail"].get("eventTime") or envelope["time"])
 
 
 def _call(endpoint: str, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:

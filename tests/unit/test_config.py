@@ -26,6 +26,7 @@ def test_defaults_apply_when_only_required_settings_are_given() -> None:
     assert config.drain_timeout_s == 20.0
     assert config.allowed_accounts == frozenset()
     assert config.aws_region == "eu-west-1"
+    assert (config.remediation_retry_base_s, config.remediation_poll_s) == (60.0, 15.0)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,8 @@ def test_defaults_apply_when_only_required_settings_are_given() -> None:
         ({**GOOD, "ROTAUDIT_DRAIN_TIMEOUT_S": "90"}, ["ROTAUDIT_DRAIN_TIMEOUT_S: must be below"]),
         ({**GOOD, "ROTAUDIT_LOG_FORMAT": "xml"}, ["ROTAUDIT_LOG_FORMAT"]),
         ({**GOOD, "AWS_REGION": "mars"}, ["AWS_REGION"]),
+        ({**GOOD, "ROTAUDIT_REMEDIATION_RETRY_BASE_S": "0.5"}, ["ROTAUDIT_REMEDIATION_RETRY_BASE_S"]),
+        ({**GOOD, "ROTAUDIT_REMEDIATION_POLL_S": "0"}, ["ROTAUDIT_REMEDIATION_POLL_S"]),
     ],
     ids=[
         "nothing",
@@ -55,6 +58,8 @@ def test_defaults_apply_when_only_required_settings_are_given() -> None:
         "drain-above-visibility",
         "log-format",
         "region",
+        "retry-base",
+        "remediation-poll",
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], expected: list[str]) -> None:

@@ -9,7 +9,8 @@ rotation can fail. This package runs rotation the way AWS does, so remediation c
 - `function`: rotation function stand-ins modelled on AWS's templates (single user, alternating users, generic),
   with injected failures; `database`: the small fake database they rotate.
 - `client`: the Secrets Manager calls a function makes, served from moto's backend in this process.
-- `events`: each attempt's outcome as a CloudTrail service event, published on EventBridge's default bus.
+- `events`: each attempt's outcome as a CloudTrail service event, and each label move as a native `Secret Label
+  Updated` event, published on EventBridge's default bus.
 - `control`: the emulator's `/_rotaudit/rotation/*` endpoints (configure, state), never showing a password.
 
 Every behaviour names the documented fact it follows; what AWS does not document is marked "inferred".
