@@ -200,6 +200,7 @@ class ClaimStore:
             "holder": self.holder,
             "due_at_ms": ms(now + self.lease),
             "due_sk": wake["sk"],
+            "claim_token": uuid.uuid4().hex,  # tells this take-over's own write, should its response be lost
             "taken_over_at": utc_iso(now),
             "updated_at": utc_iso(now),
         }
@@ -213,7 +214,10 @@ class ClaimStore:
         if existing.get("due_sk") and existing["due_sk"] != wake["sk"]:
             actions.append(delete_action(self.table, {"pk": DUE_PK, "sk": existing["due_sk"]}))
         if await self._transact(actions) is not None:
-            return None  # another replica took it first
+            now_there = await self.read(claim_key(failure.secret_arn, failure.rotation_id))
+            if not now_there or now_there.get("claim_token") != updates["claim_token"]:
+                return None  # another replica took it first
+            # This very take-over, whose response was lost and whose retry then found its own fence: ours.
         return Claim(failure, old_fence + 1, {**existing, **updates})
 
     # --- holding a claim --------------------------------------------------------------------------------
@@ -286,10 +290,17 @@ class ClaimStore:
         return [from_dynamo(item) for item in page.get("Items", [])]
 
     async def drop_wake(self, wake: dict[str, Any]) -> None:
-        """Delete a wake-up item that no longer matches its claim (only if the claim has moved on)."""
-        claim = await self.read(claim_key(wake["secret_arn"], wake["rotation_id"]))
-        if claim is None or claim.get("due_sk") != wake["sk"]:
-            await self.aws.call("dynamodb", "delete_item", TableName=self.table, Key=to_dynamo(key_of(wake)))
+        """Delete a wake-up item that no longer matches its claim. The check and the delete are one transaction:
+        a holder may save the very same wake-up again (its retry time) between a read and a delete."""
+        check = {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": to_dynamo(claim_key(wake["secret_arn"], wake["rotation_id"])),
+                "ConditionExpression": "attribute_not_exists(pk) OR due_sk <> :sk",
+                "ExpressionAttributeValues": to_dynamo({":sk": wake["sk"]}),
+            }
+        }
+        await self._transact([check, delete_action(self.table, key_of(wake))])  # cancelled: the claim wants it
 
     async def open_claims(self, secret_arn: str) -> list[dict[str, Any]]:
         """Claims of this secret whose failure is not resolved yet."""

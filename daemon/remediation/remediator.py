@@ -306,15 +306,17 @@ class Remediator:
 
     # --- saving, notifying, failing ---------------------------------------------------------------------------
     async def _save(self, claim: Claim, fields: dict[str, Any], retry_at: datetime | None) -> None:
-        """Save the pass (with its outbox) first, then publish: a failed publish delays only the notice."""
+        """Save the pass with its outbox while still holding the claim, publish, then set the next wake-up: a failed
+        publish delays only the notice, never the retry schedule."""
         if "results_dropped" in claim.item:
             fields["results_dropped"] = claim.item["results_dropped"]
-        due = retry_at
-        if fields.get("outbox"):
-            soon = self.clock() + timedelta(seconds=OUTBOX_RETRY_S)
-            due = soon if due is None else min(due, soon)
-        await self.claims.save(claim, fields, due_at=due)
-        await self._flush(claim)
+        if retry_at is not None:
+            fields["retry_at"] = utc_iso(retry_at)
+        if fields.get("outbox") and "due_at_ms" in claim.item:
+            await self.claims.save(claim, fields, due_at=_ms_time(claim.item["due_at_ms"]))
+            await self._flush(claim, keep_lease=True)
+            fields = {}
+        await self.claims.save(claim, fields, due_at=self._next_due(claim))
 
     async def _flush(self, claim: Claim, *, keep_lease: bool = False) -> None:
         """Publish the claim's outbox, if any, and clear it; a failed publish is logged and left for the job.
@@ -337,12 +339,13 @@ class Remediator:
         await self.claims.save(claim, {"outbox": None}, due_at=lease or self._next_due(claim, outbox_done=True))
 
     def _next_due(self, claim: Claim, *, outbox_done: bool = False) -> datetime | None:
-        """When the claim needs attention next: its scheduled retry, its outbox, or never."""
+        """When the claim needs attention next: the sooner of its scheduled retry and its unsent outbox, or never."""
+        times = []
         if claim.item.get("outbox") and not outbox_done:
-            return self.clock() + timedelta(seconds=OUTBOX_RETRY_S)
+            times.append(self.clock() + timedelta(seconds=OUTBOX_RETRY_S))
         if claim.stage == RETRY_DUE and claim.item.get("retry_at"):
-            return _at(claim.item["retry_at"])
-        return None
+            times.append(_at(claim.item["retry_at"]))
+        return min(times, default=None)
 
     async def _failed_pass(self, claim: Claim, exc: AwsError) -> None:
         """A pass failed on AWS: try again later with backoff; after `max_passes`, escalate once and stop."""

@@ -277,11 +277,6 @@ async def test_a_lost_settling_claim_response_still_decides_once_settled(
     assert [item["status"] for item in remediation_items(endpoint, stack["table_name"], arn)] == ["needs_human"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ClaimStore._take_over has no token to tell its own committed write from a rival's: a lost response "
-    "leaves the claim held by this replica, which believes another took it, so nothing happens for a lease",
-)
 async def test_a_lost_take_over_response_does_not_defer_the_remediation(
     aimed: str, endpoint: str, stack: dict[str, str]
 ) -> None:

@@ -1,7 +1,6 @@
 """Races between replicas on one remediation claim, each replayed step by step with the real ClaimStore.
 
-These reproduce what the chaos run's remediation profile found; a test that rotaudit gets wrong today is marked
-xfail (strict), with the reason, so it starts failing loudly once the bug is fixed.
+These reproduce what the chaos run's remediation profile found (each failed before its fix).
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from daemon.aws import Aws
 from daemon.remediation.claims import ClaimStore
 from daemon.remediation.state import Failure
@@ -21,13 +18,13 @@ from tests.support.remediation import FakeClock, table_items
 
 
 class Interposed:
-    """An Aws whose next call of `operation` runs `before` first: the other replica's step, at that very moment."""
+    """An Aws whose next call of one of `operations` runs `before` first: the other replica's step, at that moment."""
 
-    def __init__(self, aws: Aws, operation: str, before: Callable[[], Awaitable[None]]) -> None:
-        self.aws, self.operation, self.before = aws, operation, before
+    def __init__(self, aws: Aws, operations: set[str], before: Callable[[], Awaitable[None]]) -> None:
+        self.aws, self.operations, self.before = aws, operations, before
 
     async def call(self, service: str, operation: str, **params: Any) -> Any:
-        if operation == self.operation and self.before is not None:
+        if operation in self.operations and self.before is not None:
             before, self.before = self.before, None  # once
             await before()
         return await self.aws.call(service, operation, **params)
@@ -35,15 +32,9 @@ class Interposed:
 
 def failure() -> Failure:
     arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:race/{uuid.uuid4().hex[:8]}-AbCdEf"
-    return Failure(arn, arn.split(":")[-1], str(uuid.uuid4()), FakeClock().now - timedelta(seconds=10), "setSecret")
+    return Failure(arn, arn.split(":")[-1], str(uuid.uuid4()), FakeClock()() - timedelta(seconds=10), "setSecret")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ClaimStore.drop_wake reads the claim, then deletes the wake-up unconditionally: a holder that saves a "
-    "wake-up with the same key in between (its retry_at again, after taking the claim over from that very wake-up) "
-    "loses it, and the claim is never due again",
-)
 async def test_a_stale_wake_up_dropped_while_the_holder_saves_it_again_leaves_the_claim_due(
     endpoint: str, stack: dict[str, str]
 ) -> None:
@@ -52,10 +43,10 @@ async def test_a_stale_wake_up_dropped_while_the_holder_saves_it_again_leaves_th
     table, clock, lost = stack["table_name"], FakeClock(), failure()
     async with Aws(REGION, endpoint_url=endpoint) as aws:
         holder = ClaimStore(aws, table, holder="replica-a", lease_s=20, clock=clock)
-        await holder.settle(lost, clock.now - timedelta(seconds=5))
+        await holder.settle(lost, clock() - timedelta(seconds=5))
         first = await holder.acquire_due(lost.secret_arn, lost.rotation_id)  # the first pass: a retry is due at once
         assert first is not None
-        retry_at = clock.now - timedelta(seconds=1)
+        retry_at = clock() - timedelta(seconds=1)
         await holder.save(first, {"stage": "retry_due", "retry_at": retry_at.isoformat()}, due_at=retry_at)
         (wake,) = await holder.due()  # replica Y's job reads the wake-up of that retry...
         second = await holder.acquire_due(lost.secret_arn, lost.rotation_id)  # ...replica A takes it over from it
@@ -64,7 +55,8 @@ async def test_a_stale_wake_up_dropped_while_the_holder_saves_it_again_leaves_th
         async def holder_saves_the_retry_time_again() -> None:
             await holder.save(second, {"outbox": None}, due_at=retry_at)  # as `_flush` does, with `_next_due`
 
-        interposed: Any = Interposed(aws, "delete_item", holder_saves_the_retry_time_again)
+        # The holder saves between the other replica's read of the claim and its delete of the wake-up.
+        interposed: Any = Interposed(aws, {"delete_item", "transact_write_items"}, holder_saves_the_retry_time_again)
         other = ClaimStore(
             interposed,
             table,

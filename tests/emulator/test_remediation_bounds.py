@@ -24,6 +24,7 @@ from tests.support.remediation import (
     FakeClock,
     config,
     drain,
+    event_name,
     labels,
     parsed,
     pump,
@@ -108,11 +109,8 @@ async def test_a_recovered_notice_survives_a_crash_mid_publish(endpoint: str, st
         clock.advance(RETRY_WAIT_S)
         await replica.job.run_once()
         wait_for_outcome(endpoint, secret.arn, retry_token(secret, failed.rotation_id))
-        successes = [
-            e
-            for e in receive_envelopes(endpoint, stack["queue_url"], until="RotationSucceeded")
-            if "Succeeded" in e["detail"]["eventName"]
-        ]
+        arrived = receive_envelopes(endpoint, stack["queue_url"], until="RotationSucceeded")
+        successes = [e for e in arrived if event_name(e) == "RotationSucceeded"]
         (success,) = successes
         plant_sending_marker(endpoint, stack["table_name"], secret.arn, parsed(success).rotation_id, clock())
         assert await replica.deliver(success) is Verdict.RETRY  # in flight elsewhere: hand the message back
@@ -191,7 +189,7 @@ async def test_a_crashed_holders_claim_is_taken_over_and_its_late_writes_refused
     secret = rotating_secret(endpoint, failures=[Fault("setSecret", ALWAYS)])
     rotate(endpoint, secret)
     envelopes = receive_envelopes(endpoint, stack["queue_url"], until="RotationFailed")
-    (failure_event,) = [e for e in envelopes if "Failed" in e["detail"]["eventName"]]
+    (failure_event,) = [e for e in envelopes if event_name(e) == "RotationFailed"]
     clock = FakeClock()
     cfg = config(endpoint, stack, ROTAUDIT_CLAIM_LEASE_S="30", ROTAUDIT_REMEDIATION_SETTLE_S="10")
     async with Aws(REGION, endpoint_url=endpoint) as aws, replicas(1, cfg, clock) as (replica,):

@@ -69,6 +69,16 @@ SCENARIOS = [
     ("finishSecret", False, "single-user", MOVE, "pending_promoted", ["promote"], False, True),
     ("finishSecret", False, "alternating-users", {}, "pending_set_aside", ["hold", "remove_pending"], True, True),
     ("finishSecret", True, "single-user", MOVE, "current_moved", [], False, True),
+    (
+        "finishSecret",
+        True,
+        "alternating-users",
+        MOVE,
+        "rolled_back",
+        ["rollback", "hold", "remove_pending"],
+        False,
+        True,
+    ),
 ]
 
 
@@ -182,8 +192,11 @@ async def test_a_late_failure_of_a_rotation_that_succeeded_is_never_rolled_back(
     finished = rotate(endpoint, secret)
     assert finished.status == "succeeded"
     after_rotation = labels(endpoint, secret.arn)
-    async with replicas(1, config(endpoint, stack), FakeClock()) as (replica,):
+    clock = FakeClock()
+    async with replicas(1, config(endpoint, stack, ROTAUDIT_REMEDIATION_SETTLE_S="600"), clock) as (replica,):
         events = await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+        clock.advance(601)
+        assert await replica.job.run_once() == 0  # the success closed the settling claim: nothing is due
     assert events.index("RotationFailed") < events.index("RotationSucceeded")
     assert labels(endpoint, secret.arn) == after_rotation
     (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
