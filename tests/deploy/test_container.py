@@ -180,6 +180,20 @@ def test_image_holds_runtime_dependencies_only(image: str) -> None:
     assert result.stdout.strip() == ""
 
 
+def test_image_ships_no_dev_tools_and_no_module_importing_moto(image: str) -> None:
+    """daemon.devtools is not in the image, and no module of the installed package imports moto."""
+    probe = (
+        "import ast, importlib.util as u, pathlib, daemon; "
+        "root = pathlib.Path(daemon.__file__).parent; "
+        "bad = [str(p.relative_to(root)) for p in root.rglob('*.py') for n in ast.walk(ast.parse(p.read_text())) "
+        "if isinstance(n, (ast.Import, ast.ImportFrom)) and any((getattr(n, 'module', None) or a.name or '')"
+        ".split('.')[0] == 'moto' for a in n.names)]; "
+        "print('devtools' if u.find_spec('daemon.devtools') else '', *bad)"
+    )
+    result = _podman("run", "--rm", "--pull=never", "--read-only", "--entrypoint", "python3", image, "-c", probe)
+    assert result.stdout.strip() == ""
+
+
 def test_health_endpoints_answer_from_the_host(running: Container) -> None:
     """/healthz and /readyz answer 200 on the host network once the daemon has started."""
     assert _get(running.port, "/healthz")[0] == 200
