@@ -20,7 +20,6 @@ from daemon.devtools.emulator import Emulator, start_emulator
 from daemon.provision import MAX_RECEIVE_COUNT, provision
 from daemon.table import table_definition
 from tests.support import FAKE_CREDENTIALS, REGION, boto
-from tests.support.moto_label_move import patch_label_move
 
 KINDS = ("unit", "emulator", "e2e", "deploy")
 _TESTS = Path(__file__).resolve().parent
@@ -51,7 +50,6 @@ def _no_real_aws() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def emulator(_no_real_aws: None) -> Iterator[Emulator]:
-    patch_label_move()  # until daemon/devtools/patches/ has it: see tests/support/moto_label_move.py
     server = start_emulator("127.0.0.1", 0)
     yield server
     server.stop()
