@@ -87,6 +87,8 @@ data "aws_iam_policy_document" "task" {
     actions = concat(
       ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:DescribeTable"],
       var.scan_enabled || local.remediation_on ? ["dynamodb:GetItem"] : [],
+      # A stale remediation wake-up is deleted in a transaction that checks its claim no longer wants it.
+      local.remediation_on ? ["dynamodb:ConditionCheckItem"] : [],
       var.scan_enabled ? ["dynamodb:BatchWriteItem"] : [],
     )
     resources = [local.table_arn, "${local.table_arn}/index/*"]
