@@ -118,7 +118,10 @@ def queue_policy(
     `sqs:SendMessage` on any queue: without it, anyone so allowed could inject a forged RotationFailed. EventBridge
     deliveries carry the rule as `aws:SourceArn`; `senders` (IAM principal ARNs: the daemon's role, which
     dead-letters rejected messages, and whoever replays the DLQ) are let through by `aws:PrincipalArn`, which a
-    service principal's request does not carry.
+    service principal's request does not carry. IAM's condition operators reference: "If the policy condition
+    requires that the key is not matched, such as StringNotLike or ArnNotLike, and the right key is not present,
+    the condition is true" - so the Deny's `ArnNotLike aws:PrincipalArn` holds for any sender without one, and only
+    `aws:SourceArn` lets EventBridge through.
     """
     unless: dict[str, Any] = {"ArnNotEquals": {"aws:SourceArn": rule_arns}}
     if senders:

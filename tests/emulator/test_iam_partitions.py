@@ -10,7 +10,6 @@ pattern must be used, so the map grants nothing the code does not write.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +22,14 @@ from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner
 from tests.support import REGION
 from tests.support.iam import LEADING_KEYS
-from tests.support.remediation import FakeClock, config, pump, replicas, retry_token, rotate, rotating_secret
+from tests.support.remediation import FakeClock, config, pump, replicas, retry_until_settled, rotate, rotating_secret
 from tests.support.rotation import Failure as Fault
-from tests.support.rotation import wait_for_outcome, wait_until_idle
 from tests.support.scan import client, create_secret
 
 Writes = set[tuple[str, str]]  # (IAM action, partition key)
-RETRY_WAIT_S = 61
+
+
+pytestmark = pytest.mark.usefixtures("rotations_settle")
 
 
 @pytest.fixture
@@ -69,13 +69,6 @@ def writes(monkeypatch: pytest.MonkeyPatch, stack: dict[str, str]) -> Writes:
     return seen
 
 
-@pytest.fixture(autouse=True)
-def _rotations_settle(endpoint: str) -> Iterator[None]:
-    """No rotation of this test still runs (and publishes events) when the next test starts."""
-    yield
-    wait_until_idle(endpoint)
-
-
 def _allowed(action: str, partition: str) -> list[str]:
     patterns = [p for by_action in LEADING_KEYS.values() for p in by_action.get(action, ())]
     return [p for p in patterns if fnmatch.fnmatchcase(partition, p)]  # IAM StringLike: * and ? as in fnmatch
@@ -96,10 +89,7 @@ async def test_updates_and_deletes_stay_in_the_partitions_the_role_allows(
     failure = rotate(endpoint, secret)  # fails on the rotation stand-in; its events reach the stack's queue
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
         await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
-        clock.advance(RETRY_WAIT_S)
-        await replica.job.run_once()
-        wait_for_outcome(endpoint, secret.arn, retry_token(secret, failure.rotation_id))
-        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+        await retry_until_settled(endpoint, stack["queue_url"], replica, clock, secret, failure.rotation_id)
     no_topic = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"  # its publish fails: the marker is taken back
     async with replicas(1, config(endpoint, stack, ROTAUDIT_SNS_TOPIC_ARN=no_topic), clock) as (replica,):
         other = rotating_secret(endpoint, failures=[Fault("setSecret", None)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +20,7 @@ from daemon.remediation.world import World
 from daemon.table import to_dynamo
 from tests.support import REGION, boto
 from tests.support.remediation import (
+    RETRY_WAIT_S,
     FakeClock,
     config,
     drain,
@@ -32,22 +32,17 @@ from tests.support.remediation import (
     remediation_items,
     replicas,
     retry_token,
+    retry_until_settled,
     rotate,
     rotating_secret,
     subscribe,
 )
 from tests.support.rotation import Failure as Fault
-from tests.support.rotation import state, wait_for_outcome, wait_until_idle
+from tests.support.rotation import state, wait_for_outcome
 
-RETRY_WAIT_S = 61
+pytestmark = pytest.mark.usefixtures("rotations_settle")
+
 ALWAYS = None
-
-
-@pytest.fixture(autouse=True)
-def _rotations_settle(endpoint: str) -> Iterator[None]:
-    """No rotation of this test still runs (and publishes events) when the next test starts."""
-    yield
-    wait_until_idle(endpoint)
 
 
 class DeniedWorld(World):
@@ -218,10 +213,7 @@ async def test_events_caused_by_remediation_trigger_nothing(endpoint: str, stack
     token = retry_token(secret, failed.rotation_id)
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
         await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
-        clock.advance(RETRY_WAIT_S)
-        await replica.job.run_once()
-        wait_for_outcome(endpoint, secret.arn, token)
-        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+        await retry_until_settled(endpoint, stack["queue_url"], replica, clock, secret, failed.rotation_id)
         after = labels(endpoint, secret.arn)
         echoes = [
             build_event("SecretLabelUpdated", secret.arn, version_id=failed.token, label="rotaudit-held-x"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,9 +17,10 @@ from daemon.audit import AuditStore
 from daemon.aws import Aws
 from daemon.processor import Verdict
 from daemon.remediation.state import held_label
-from tests.support import REGION
+from tests.support import REGION, boto
 from tests.support.remediation import (
     CANARY,
+    RETRY_WAIT_S,
     FakeClock,
     config,
     drain,
@@ -30,23 +30,18 @@ from tests.support.remediation import (
     remediation_items,
     replicas,
     retry_token,
+    retry_until_settled,
     rotate,
     rotating_secret,
     subscribe,
     table_items,
 )
-from tests.support.rotation import Failure, state, wait_for_outcome, wait_until_idle
+from tests.support.rotation import Failure, state, wait_for_outcome
 
-RETRY_WAIT_S = 61  # the first retry comes 30-60 s after the plan (backoff base 60 s, equal jitter)
+pytestmark = pytest.mark.usefixtures("rotations_settle")
+
 ALWAYS = None
 MOVE = {"rotaudit:move-current": "allowed"}
-
-
-@pytest.fixture(autouse=True)
-def _rotations_settle(endpoint: str) -> Iterator[None]:
-    """No rotation of this test still runs (and publishes events) when the next test starts."""
-    yield
-    wait_until_idle(endpoint)
 
 
 def assert_rules_kept(endpoint: str, arn: str, *, current_works: bool | None = True) -> None:
@@ -110,11 +105,11 @@ async def test_a_row_of_the_table_on_the_stand_in(
         assert item["reason"] == reason
         assert [r["action"] for r in item.get("results", [])] == actions
         if retried:
-            clock.advance(RETRY_WAIT_S)
-            assert await replica.job.run_once() == 1
-            token = retry_token(secret, failed.rotation_id)
-            assert wait_for_outcome(endpoint, secret.arn, token).status == "succeeded"
-            assert "RotationSucceeded" in await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+            retried_rotation = await retry_until_settled(
+                endpoint, stack["queue_url"], replica, clock, secret, failed.rotation_id
+            )
+            assert retried_rotation.status == "succeeded"
+            assert replica.count("rotate", "applied") == 1
             (item,) = remediation_items(endpoint, stack["table_name"], secret.arn)
             assert item["status"] == "recovered"
     assert_rules_kept(endpoint, secret.arn, current_works=works)
@@ -258,10 +253,7 @@ async def test_the_history_reads_event_then_remediation_then_outcome(endpoint: s
     failed = rotate(endpoint, secret)
     async with replicas(1, config(endpoint, stack), clock) as (replica,):
         await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
-        clock.advance(RETRY_WAIT_S)
-        await replica.job.run_once()
-        wait_for_outcome(endpoint, secret.arn, retry_token(secret, failed.rotation_id))
-        await pump(endpoint, stack["queue_url"], replica, until="RotationSucceeded")
+        await retry_until_settled(endpoint, stack["queue_url"], replica, clock, secret, failed.rotation_id)
         async with Aws(REGION, endpoint_url=endpoint) as aws:
             history = await AuditStore(aws, stack["table_name"]).history(secret.arn)
     ordered = [(i["kind"], i.get("event_name", i.get("status")), i["rotation_id"]) for i in reversed(history)]
@@ -280,12 +272,9 @@ async def test_the_history_reads_event_then_remediation_then_outcome(endpoint: s
 
 def boto_rotate(endpoint: str, arn: str) -> str:
     """Start a rotation without waiting for it; its token."""
-    from tests.support import boto
-
     return str(boto("secretsmanager", endpoint).rotate_secret(SecretId=arn)["VersionId"])
 
 
 def boto_stages(endpoint: str, arn: str) -> dict[str, list[str]]:
-    from tests.support import boto
-
+    """Version id -> its labels, from DescribeSecret."""
     return dict(boto("secretsmanager", endpoint).describe_secret(SecretId=arn)["VersionIdsToStages"])

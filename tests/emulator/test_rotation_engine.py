@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,11 @@ from tests.support.rotation import (
     received_events,
     state,
     wait_for_outcome,
-    wait_until_idle,
 )
 
+pytestmark = pytest.mark.usefixtures("rotations_settle")
+
 ALWAYS = None
-
-
-@pytest.fixture(autouse=True)
-def _rotations_settle(endpoint: str) -> Iterator[None]:
-    """No rotation of this test still runs (and publishes events) when the next test starts."""
-    yield
-    wait_until_idle(endpoint)
 
 
 def database_secret(endpoint: str, username: str = "app") -> str:

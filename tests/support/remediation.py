@@ -31,6 +31,7 @@ from tests.support import REGION, boto, rotation
 
 SERVICES = ("dynamodb", "secretsmanager", "sns", "ssm", "sts")  # what remediation uses: fewer clients to open
 CANARY = "CANARY-rotaudit-s3cr3t-VALUE"  # secret values in these tests: must never leave Secrets Manager
+RETRY_WAIT_S = 61  # the first retry comes 30-60 s after the plan (backoff base 60 s, equal jitter)
 
 
 class FakeClock:
@@ -182,6 +183,18 @@ def receive_envelopes(
 
 def event_name(envelope: dict[str, Any]) -> str:
     return str(envelope.get("detail", {}).get("eventName") or envelope.get("detail-type"))
+
+
+async def retry_until_settled(
+    endpoint: str, queue_url: str, replica: Replica, clock: FakeClock, secret: Secret, rotation_id: str
+) -> rotation.Rotation:
+    """Let rotaudit's scheduled RotateSecret for that failed rotation fall due and run, wait for the rotation it
+    started to settle on the stand-in, and deliver its events."""
+    clock.advance(RETRY_WAIT_S)
+    await replica.job.run_once()
+    outcome = rotation.wait_for_outcome(endpoint, secret.arn, retry_token(secret, rotation_id))
+    await pump(endpoint, queue_url, replica, until="RotationSucceeded" if outcome.status == "succeeded" else "")
+    return outcome
 
 
 def retry_token(secret: Secret, rotation_id: str) -> str:

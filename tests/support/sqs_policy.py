@@ -4,7 +4,10 @@ moto enforces no IAM, so a forged `SendMessage` always lands there. This evaluat
 matters — `sqs:SendMessage` to a queue in the same account — as the IAM policy evaluation logic documents it: an
 explicit Deny in any policy wins; otherwise an Allow in the queue policy or in the caller's identity policy admits
 it. Only the condition operators our policies use are implemented (ArnEquals, ArnNotEquals, ArnNotLike), with
-IAM's rule for a key the request does not carry: a negated operator matches, a positive one does not.
+IAM's rule for a key the request does not carry (condition operators reference: "If the key that you specify in a
+policy condition is not present in the request context, the values do not match and the condition is false. If the
+policy condition requires that the key is not matched, such as StringNotLike or ArnNotLike, and the right key is
+not present, the condition is true").
 """
 
 from __future__ import annotations
