@@ -1,9 +1,10 @@
 """deploy/terraform: checkov-clean, and on the emulator the same shapes as `rotaudit provision`, torn down cleanly.
 
-The stack goes up once per module through `deploy/local.sh up` (its own emulator on a free port, the module
-applied from a working copy), is compared with `rotaudit provision` through the AWS API, runs the tutorial's
-three scenarios (`local.sh test`) and comes down (`local.sh down`). The tests run in file order: the last one
-tears the stack down. ECS tasks never run on the emulator, so the ECS side is checked as configuration.
+The stack goes up once per module through `deploy/local.sh up` (its own emulator on a free port, examples/complete,
+the root calling modules/rotaudit, applied from a working copy), is compared with `rotaudit provision` through the
+AWS API, runs the tutorial's three scenarios (`local.sh test`) and comes down (`local.sh down`). The tests run in
+file order: the last one tears the stack down. ECS tasks never run on the emulator, so the ECS side is checked as
+configuration.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from daemon.table import table_definition
 from daemon.trail import check_cloudtrail
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd, wait_until
 from tests.support.iam import Deployment, expected_actions, granted, resources_for
-from tests.support.terraform import FORWARDING_ACCOUNT, LOCAL_SH, MODULE, leftovers
+from tests.support.terraform import EXAMPLE, FORWARDING_ACCOUNT, LOCAL_SH, MODULE, TERRAFORM, leftovers
 
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
@@ -84,7 +85,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         local_sh(env, "down")
         pytest.fail(f"local.sh up exited {up.returncode}:\n{up.stdout}\n{up.stderr}")
     outputs = {k: v["value"] for k, v in json.loads((workdir / "outputs.json").read_text()).items()}
-    built = Stack(f"http://127.0.0.1:{port}", prefix, env, up.stdout, outputs, workdir / "terraform")
+    built = Stack(
+        f"http://127.0.0.1:{port}", prefix, env, up.stdout, outputs, workdir / "terraform" / "examples" / "complete"
+    )
     yield built
     if not built.torn_down:
         local_sh(env, "down")
@@ -132,9 +135,10 @@ def checkov_bin() -> str:
 
 
 def test_checkov_passes_and_every_skip_says_why() -> None:
-    """checkov finds nothing in deploy/terraform, offline, and each check skipped in place carries a reason."""
+    """checkov finds nothing in deploy/terraform (the modules and the example), offline, and each check skipped in
+    place carries a reason."""
     env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
-    args = [checkov_bin(), "-d", str(MODULE), "--framework", "terraform", "--skip-download", "-o", "json"]
+    args = [checkov_bin(), "-d", str(TERRAFORM), "--framework", "terraform", "--skip-download", "-o", "json"]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     report = json.loads(done.stdout)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
@@ -146,29 +150,59 @@ def test_checkov_passes_and_every_skip_says_why() -> None:
 
 
 def test_module_keeps_emulator_settings_out() -> None:
-    """The module names no endpoint, credential or emulator switch; those live in deploy/terraform/emulator/."""
-    text = "\n".join(path.read_text() for path in MODULE.glob("*.tf"))
+    """The module and the example name no endpoint, credential or emulator switch; those live in
+    deploy/terraform/emulator/."""
+    text = "\n".join(path.read_text() for path in [*MODULE.glob("*.tf"), *EXAMPLE.glob("*.tf")])
     for forbidden in (r"endpoints\s*\{", r"emulator", r"\bskip_\w+\s*=", r"(access|secret)_key\s*=", r":4566\b"):
         assert not re.search(forbidden, text), forbidden
-    assert "skip_credentials_validation" in (MODULE / "emulator" / "emulator_override.tf").read_text()
+    assert "skip_credentials_validation" in (TERRAFORM / "emulator" / "emulator_override.tf").read_text()
 
 
-def test_module_validates_on_its_own(tmp_path: Path) -> None:
-    """The module alone (no emulator files) initialises offline from the provider mirror and validates."""
+def test_modules_configure_no_provider() -> None:
+    """A module callers can use: no provider block (the caller's provider is passed in), and an AWS provider
+    constraint that admits the 5.x and 6.x lines; the example root holds the provider block."""
+    for module in (MODULE, TERRAFORM / "modules" / "forward-events"):
+        text = "\n".join(path.read_text() for path in module.glob("*.tf"))
+        assert not re.search(r'^\s*provider\s+"', text, re.MULTILINE), module
+    constraint = re.search(r'version\s*=\s*"([^"]+)"', (MODULE / "versions.tf").read_text())
+    assert constraint is not None
+    assert constraint.group(1) == ">= 5.100, < 7"
+    assert re.search(r'^provider "aws"', (EXAMPLE / "main.tf").read_text(), re.MULTILINE)
+    lock = (EXAMPLE / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+
+
+def mirrored_aws_versions(plugin_dir: str) -> list[str]:
+    """The hashicorp/aws versions in the provider mirror (one directory per version)."""
+    return sorted(p.name for p in (Path(plugin_dir) / "registry.terraform.io" / "hashicorp" / "aws").iterdir())
+
+
+def test_module_validates_on_its_own_with_every_mirrored_provider(tmp_path: Path) -> None:
+    """The module alone (no emulator files, no provider block) initialises offline from the provider mirror and
+    validates, with each mirrored AWS provider version its constraint admits (5.x and 6.x lines as mirrored; the
+    example's lock file pins the one deploy/local.sh uses)."""
     mirror = subprocess.run([str(LOCAL_SH), "tools"], capture_output=True, text=True, timeout=60)
     assert mirror.returncode == 0, f"{mirror.stderr} (`make terraform-tools` checks for terraform and the mirror)"
     plugin_dir = mirror.stdout.rsplit("provider mirror: ", 1)[1].strip()
-    for path in MODULE.glob("*.tf"):
-        shutil.copy(path, tmp_path)
-    for command in (["init", "-backend=false", f"-plugin-dir={plugin_dir}"], ["validate"]):
-        done = subprocess.run(
-            ["terraform", f"-chdir={tmp_path}", *command, "-no-color"],
-            env=terraform_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
+    versions = [v for v in mirrored_aws_versions(plugin_dir) if v.split(".")[0] in ("5", "6")]
+    assert versions, f"no AWS provider 5.x or 6.x in {plugin_dir}"
+    for version in versions:
+        workdir = tmp_path / version
+        shutil.copytree(MODULE, workdir / "module")
+        aws = f'aws = {{ source = "hashicorp/aws", version = "{version}" }}'
+        pin = f"terraform {{\n  required_providers {{\n    {aws}\n  }}\n}}\n"
+        (workdir / "main.tf").write_text(
+            pin + 'module "rotaudit" {\n  source = "./module"\n  region = "us-east-1"\n  image = "x"\n}\n'
         )
-        assert done.returncode == 0, done.stdout + done.stderr
+        for command in (["init", "-backend=false", f"-plugin-dir={plugin_dir}"], ["validate"]):
+            done = subprocess.run(
+                ["terraform", f"-chdir={workdir}", *command, "-no-color"],
+                env=terraform_env(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, version + done.stdout + done.stderr
 
 
 def test_up_times_every_step(stack: Stack) -> None:
@@ -344,7 +378,7 @@ def test_other_accounts_may_put_only_secrets_manager_events_on_the_bus(stack: St
     assert statement["Condition"] == {"StringEquals": {"events:source": "aws.secretsmanager"}}
 
 
-FORWARDER = MODULE / "modules" / "forward-events"
+FORWARDER = TERRAFORM / "modules" / "forward-events"
 SOURCE_REGION = "eu-west-1"
 
 

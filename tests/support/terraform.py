@@ -20,7 +20,9 @@ from typing import Any
 
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotaudit_cmd
 
-MODULE = ROOT / "deploy" / "terraform"
+TERRAFORM = ROOT / "deploy" / "terraform"
+MODULE = TERRAFORM / "modules" / "rotaudit"  # the reusable module: no provider block
+EXAMPLE = TERRAFORM / "examples" / "complete"  # the root deploy/local.sh applies
 LOCAL_SH = ROOT / "deploy" / "local.sh"
 # name suffix -> tags: two secrets the scan checks, one it must ignore (the tutorial's three).
 FORWARDING_ACCOUNT = "210987654321"  # an account the stack accepts forwarded events from
@@ -56,6 +58,7 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "event_sources": [{"account_id": FORWARDING_ACCOUNT, "regions": ["eu-west-1"]}, {"regions": ["eu-west-1"]}],
         # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
         "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
+        "saved_queries": False,  # moto has no PutQueryDefinition (NotImplementedError; the provider retries it)
         **default_network(endpoint),
     }
 
