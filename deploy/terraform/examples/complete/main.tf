@@ -1,6 +1,6 @@
 # A root module that deploys rotaudit with modules/rotaudit: the provider is configured here, never in the
-# module. deploy/local.sh applies this example to the embedded emulator (with deploy/terraform/emulator/'s
-# provider settings merged over the block below); copy it as the start of your own root.
+# module. deploy/local.sh applies this example on moto, its provider settings merged over the block below (see
+# local.sh); copy it as the start of your own root.
 
 terraform {
   required_version = ">= 1.5"

@@ -93,7 +93,7 @@ variable "tags" {
 }
 
 variable "saved_queries" {
-  description = "Save the CloudWatch Logs Insights queries (off only on an emulator without PutQueryDefinition)."
+  description = "Save the CloudWatch Logs Insights queries (off only on moto, which has no PutQueryDefinition)."
   type        = bool
   default     = true
 }
