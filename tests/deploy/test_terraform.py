@@ -40,7 +40,7 @@ from tests.support.terraform import EXAMPLE, FORWARDING_ACCOUNT, LOCAL_SH, MODUL
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
 EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
-EVERY_KIND |= {"log-group", "secret", "trail", "bucket"}
+EVERY_KIND |= {"log-group", "secret", "trail", "bucket", "alarm", "metric-filter", "query"}
 
 
 @dataclass
@@ -358,6 +358,40 @@ def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:
     assert (sorted(network["subnets"]), network["assignPublicIp"]) == (sorted(tfvars["subnet_ids"]), "DISABLED")
     groups = boto("logs", stack.endpoint).describe_log_groups(logGroupNamePrefix=stack.outputs["log_group_name"])
     assert groups["logGroups"][0]["retentionInDays"] == 365
+
+
+def test_alarms_notify_the_topic_and_queries_read_the_daemons_logs(stack: Stack) -> None:
+    """The CloudWatch alarms watch the DLQ, the service's tasks, and the daemon's log metrics, notifying the topic;
+    the saved Logs Insights queries read the daemon's log group."""
+    prefix, outputs = stack.prefix, stack.outputs
+    alarms = boto("cloudwatch", stack.endpoint).describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
+    by_name = {alarm["AlarmName"].removeprefix(f"{prefix}-"): alarm for alarm in alarms}
+    assert set(by_name) == {"dlq-depth", "dlq-age", "tasks-below-desired", "daemon-errors", "failed-remediations"}
+    assert set(outputs["alarm_arns"]) == {alarm["AlarmName"] for alarm in alarms}
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [outputs["topic_arn"]], alarm["AlarmName"]
+    dlq_name = outputs["dlq_url"].rsplit("/", 1)[1]
+    for name in ("dlq-depth", "dlq-age"):
+        assert by_name[name]["Namespace"] == "AWS/SQS"
+        assert by_name[name]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    tasks = {q["Id"]: q for q in by_name["tasks-below-desired"]["Metrics"]}
+    assert tasks["missing"]["Expression"] == "desired - running"
+    for query_id, metric in (("desired", "DesiredTaskCount"), ("running", "RunningTaskCount")):
+        watched = tasks[query_id]["MetricStat"]["Metric"]
+        assert (watched["Namespace"], watched["MetricName"]) == ("ECS/ContainerInsights", metric)
+        dimensions = {d["Name"]: d["Value"] for d in watched["Dimensions"]}
+        assert dimensions == {"ClusterName": outputs["cluster_name"], "ServiceName": outputs["service_name"]}
+    logs = boto("logs", stack.endpoint)
+    filters = logs.describe_metric_filters(logGroupName=outputs["log_group_name"])["metricFilters"]
+    metrics = {f["metricTransformations"][0]["metricName"]: f["filterPattern"] for f in filters}
+    assert set(metrics) == {by_name["daemon-errors"]["MetricName"], by_name["failed-remediations"]["MetricName"]}
+    assert '"remediation.failed"' in metrics[by_name["failed-remediations"]["MetricName"]]
+    queries = logs.describe_query_definitions(queryDefinitionNamePrefix=f"{prefix}/")["queryDefinitions"]
+    assert {q["name"] for q in queries} == {
+        f"{prefix}/{name}" for name in ("event-path", "rejections-by-reason", "remediations-needing-a-human", "errors")
+    }
+    assert all(q["logGroupNames"] == [outputs["log_group_name"]] for q in queries)
+    assert set(outputs["query_definition_ids"]) == {q["name"] for q in queries}
 
 
 def test_leftover_check_sees_every_kind_of_resource(stack: Stack) -> None:

@@ -58,7 +58,6 @@ def tfvars(endpoint: str, prefix: str, schedule: str) -> dict[str, Any]:
         "event_sources": [{"account_id": FORWARDING_ACCOUNT, "regions": ["eu-west-1"]}, {"regions": ["eu-west-1"]}],
         # The demo's stale secret is a rotation stuck a moment ago (see `seed`): no grace for a rotation in progress.
         "extra_environment": {"ROTAUDIT_SCAN_PENDING_GRACE_MINUTES": "0"},
-        "saved_queries": False,  # moto has no PutQueryDefinition (NotImplementedError; the provider retries it)
         **default_network(endpoint),
     }
 
@@ -138,6 +137,11 @@ def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     found += [("bucket", b["Name"]) for b in s3.list_buckets().get("Buckets", [])]
     secrets = _pages(sm, "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [prefix]}])
     found += [("secret", s["Name"]) for s in secrets]
+    alarms = _pages(boto("cloudwatch", endpoint), "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix)
+    found += [("alarm", a["AlarmName"]) for a in alarms]
+    found += [("metric-filter", f["filterName"]) for f in _pages(logs, "describe_metric_filters", "metricFilters")]
+    queries = logs.describe_query_definitions(queryDefinitionNamePrefix=f"{prefix}/")["queryDefinitions"]
+    found += [("query", q["name"].replace("/", "-", 1)) for q in queries]  # saved as "prefix/name"
     # Listings filter by a raw prefix (or not at all): keep names that are the prefix or start with "prefix-".
     return sorted(
         (kind, name) for kind, name in found if kind == "subscription" or _ours(name.removeprefix("/ecs/"), prefix)

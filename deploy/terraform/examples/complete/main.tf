@@ -41,5 +41,4 @@ module "rotaudit" {
   event_sources             = var.event_sources
   extra_environment         = var.extra_environment
   kms_key_arn               = var.kms_key_arn
-  saved_queries             = var.saved_queries
 }

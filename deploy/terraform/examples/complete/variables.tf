@@ -91,9 +91,3 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
-
-variable "saved_queries" {
-  description = "Save the CloudWatch Logs Insights queries (off only on moto, which has no PutQueryDefinition)."
-  type        = bool
-  default     = true
-}

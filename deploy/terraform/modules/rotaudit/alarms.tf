@@ -158,7 +158,7 @@ resource "aws_cloudwatch_metric_alarm" "tasks_below_desired" {
 
 # Saved Logs Insights queries (CloudWatch console: Logs Insights, "Saved queries", folder name_prefix).
 resource "aws_cloudwatch_query_definition" "this" {
-  for_each = var.saved_queries ? local.saved_queries : {}
+  for_each = local.saved_queries
 
   name            = "${var.name_prefix}/${each.key}"
   log_group_names = [aws_cloudwatch_log_group.daemon.name]

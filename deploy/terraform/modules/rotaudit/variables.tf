@@ -322,9 +322,3 @@ variable "alarm_topic_arn" {
   type        = string
   default     = null
 }
-
-variable "saved_queries" {
-  description = "Save the CloudWatch Logs Insights queries on the daemon's log group (alarms.tf). Off only where PutQueryDefinition is missing (moto, which deploy/local.sh runs on)."
-  type        = bool
-  default     = true
-}
