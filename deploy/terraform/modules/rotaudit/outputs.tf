@@ -86,7 +86,7 @@ output "security_group_ids" {
 }
 output "alarm_arns" {
   description = "CloudWatch alarms (name -> ARN) notifying the topic; empty when alarms_enabled is false."
-  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name => alarm.arn }
+  value       = { for alarm in concat(values(aws_cloudwatch_metric_alarm.this), aws_cloudwatch_metric_alarm.tasks_below_desired) : alarm.alarm_name => alarm.arn }
 }
 output "query_definition_ids" {
   description = "Saved CloudWatch Logs Insights queries on the daemon's log group (name -> id)."
