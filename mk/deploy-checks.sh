@@ -46,7 +46,7 @@ need_test_container() {
     local missing="" tool
     if [[ $kernel != Linux ]]; then
         need="Linux (podman builds and runs the image on the host's kernel, from Debian packages)"
-        how="on a Linux machine as root: sudo make test-container (or push and let CI run it)"
+        how="sudo make test-container on a Linux machine (CI runs it)"
         return 1
     fi
     if [[ $uid != 0 ]]; then
@@ -114,6 +114,6 @@ while IFS='|' read -r target need how; do
     [[ -z $target ]] || printf '  skipped  %s: needs %s\n           run it with: %s\n' "$target" "$need" "$how"
 done <<<"$skipped"
 if [[ -n $skipped ]]; then
-    echo "  (skipped only off CI and off root Debian: there every check runs, and a missing tool fails it)"
+    echo "  (CI and root on Debian skip nothing: there a missing tool fails its check)"
 fi
 [[ -z $failed ]]
