@@ -336,4 +336,3 @@ def _problem(finding: dict[str, Any]) -> str:
 
 def _state(finding: dict[str, Any]) -> str:
     return "resolved" if finding.get("RecordState") == "ARCHIVED" else "active"
-

@@ -2,8 +2,8 @@
 
 The patches live one module per service (`sqs`, `dynamodb`, `ssm`, `secretsmanager`, `events`, `securityhub`,
 `rotation` for Secrets Manager's rotation engine stand-in in `daemon.devtools.rotation`, and `terraform` for what
-Terraform reads back), each importing only `registry` (and `rotation` the engine it routes to); this module holds their order and
-`apply_patches()`.
+Terraform reads back), each importing only `registry` (and `rotation` the engine it routes to); this module holds
+their order and `apply_patches()`.
 Each patch checks its target first and raises `PatchError` when moto's internals have moved, so an upgrade fails
 loudly instead of quietly changing behaviour. `apply_patches()` is idempotent.
 """
