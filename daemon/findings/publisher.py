@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -43,6 +43,7 @@ from daemon.timer import Clock, utc_now
 
 BATCH_MAX = 100  # BatchImportFindings: "up to 100 findings" per request
 PAGE_MAX = 100  # GetFindings MaxResults
+_SECOND = timedelta(seconds=1)
 REFUSED_FOR_GOOD = frozenset({"InvalidInput", "InvalidAccess", "AccessDenied", "AccessDeniedException"})
 
 
@@ -179,7 +180,8 @@ class FindingsPublisher:
         try:
             if event.event_name == "RotationSucceeded":
                 action = f"Secrets Manager reported RotationSucceeded (rotation {event.rotation_id})."
-                await self.resolve(secret, event.event_time, action, facts)
+                # CloudTrail times are whole seconds: the success came at the end of its second at the latest.
+                await self.resolve(secret, event.event_time + _SECOND, action, facts)
                 return
             step = event.failed_step or "unknown_step"
             issue = Issue(Problem.ROTATION_FAILED, secret, event.event_time, (step,), self.failure_action, facts)
