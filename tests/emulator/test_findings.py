@@ -34,6 +34,9 @@ from daemon.processor import Message, Processor, Verdict
 from daemon.scan.scanner import Scanner
 from daemon.table import BY_RUN_ATTRIBUTES, BY_RUN_GSI, BY_RUN_INDEX, table_definition
 from daemon.timer import utc_now
+from tests.support import REGION
+from tests.support import remediation as harness
+from tests.support.rotation import Failure
 from tests.support.scan import ACCOUNT, backdate, client, create_secret, isolated_region
 
 VALUE = f"do-not-leak-{uuid.uuid4()}"
@@ -229,3 +232,29 @@ async def test_findings_stay_off_unless_enabled(endpoint: str, config: Config) -
         "rotaudit_aws_calls_total", {"service": "sts", "operation": "get_caller_identity"}
     )
     assert not calls
+
+
+@pytest.mark.usefixtures("rotations_settle")
+async def test_an_escalated_failure_raises_a_critical_needs_human_finding(endpoint: str, stack: dict[str, str]) -> None:
+    """testSecret failed with no safe move: remediation escalates, and its notice becomes a CRITICAL finding beside
+    the failure's own, naming the reason and never a value."""
+    client("securityhub", endpoint, REGION).enable_security_hub(EnableDefaultStandards=False)
+    secret = harness.rotating_secret(
+        endpoint, strategy="unknown", failures=[Failure("testSecret", None)], tags={"rotaudit:move-current": "allowed"}
+    )
+    harness.rotate(endpoint, secret)
+    cfg = harness.config(endpoint, stack, ROTAUDIT_SECURITYHUB="true")
+    metrics = Metrics()
+    async with Aws(REGION, endpoint_url=endpoint, metrics=metrics) as aws:
+        features = build_features(aws, cfg, metrics, dlq_url="")
+        processor = Processor(AuditStore(aws, cfg.audit_table), metrics, hooks=features.hooks)
+        job = features.jobs["remediation"].__self__  # type: ignore[attr-defined]  # the job is RetryJob.run
+        replica = harness.Replica(job.remediator, processor, job, metrics)
+        await harness.pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
+        await harness.pump(endpoint, stack["queue_url"], replica)
+    found = by_problem(findings(endpoint, REGION, secret.arn))
+    assert sorted(found) == ["needs_human", "rotation_failed"]
+    human = found["needs_human"]
+    assert (human["RecordState"], human["Severity"]["Label"]) == ("ACTIVE", "CRITICAL")
+    assert human["ProductFields"]["rotaudit/reasons"] == "strategy_unknown"
+    assert harness.CANARY not in json.dumps(list(found.values()))
