@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config as BotoConfig
 
 from daemon.audit import AuditStore
 from daemon.aws import Aws
@@ -258,3 +260,45 @@ async def test_an_escalated_failure_raises_a_critical_needs_human_finding(endpoi
     assert (human["RecordState"], human["Severity"]["Label"]) == ("ACTIVE", "CRITICAL")
     assert human["ProductFields"]["rotaudit/reasons"] == "strategy_unknown"
     assert harness.CANARY not in json.dumps(list(found.values()))
+
+
+def test_the_emulator_follows_aws_on_provider_updates_and_filters(endpoint: str, region: str) -> None:
+    """The securityhub patch: filters apply; an update cannot change Workflow; re-opening resets it to NEW; a
+    finding missing a required attribute fails alone; another account's finding is refused."""
+    # Without botocore's own checks, so the missing attribute reaches the server as it would from any client.
+    hub = boto3.client(
+        "securityhub", region_name=region, endpoint_url=endpoint, config=BotoConfig(parameter_validation=False)
+    )
+    arn = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:patch-AbCdEf"
+    base = {
+        "SchemaVersion": "2018-10-08",
+        "Id": f"patch-{uuid.uuid4().hex}",
+        "ProductArn": f"arn:aws:securityhub:{region}:{ACCOUNT}:product/{ACCOUNT}/default",
+        "GeneratorId": "rotaudit/test",
+        "AwsAccountId": ACCOUNT,
+        "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
+        "CreatedAt": "2030-01-01T00:00:00.000Z",
+        "UpdatedAt": "2030-01-01T00:00:00.000Z",
+        "Severity": {"Label": "MEDIUM"},
+        "Title": "t",
+        "Description": "d",
+        "Resources": [{"Type": "AwsSecretsManagerSecret", "Id": arn}],
+    }
+    hub.batch_import_findings(Findings=[base])
+    answer = hub.batch_import_findings(
+        Findings=[
+            {**base, "RecordState": "ARCHIVED", "Workflow": {"Status": "RESOLVED"}},
+            {k: v for k, v in base.items() if k != "Title"} | {"Id": "missing-title"},
+            base | {"Id": "other-account", "AwsAccountId": "999999999999"},
+        ]
+    )
+    assert sorted((f["Id"], f["ErrorCode"]) for f in answer["FailedFindings"]) == [
+        ("missing-title", "InvalidInput"),
+        ("other-account", "AccessDenied"),
+    ]
+    (archived,) = hub.get_findings(Filters={"Id": [{"Value": base["Id"], "Comparison": "EQUALS"}]})["Findings"]
+    assert (archived["RecordState"], archived["Workflow"]["Status"]) == ("ARCHIVED", "NEW")
+    active = {"RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}]}
+    assert (
+        hub.get_findings(Filters={"ResourceId": [{"Value": arn, "Comparison": "EQUALS"}], **active})["Findings"] == []
+    )
