@@ -284,7 +284,8 @@ class ScanRun:
             return
         secret = seen.secret
         if secret.account != self.account:
-            self.publisher.metrics.skipped.labels("other_account").inc()
+            if seen.flagged:  # no finding can say it (AwsAccountId must be the caller's): count what goes unsaid
+                self.publisher.metrics.skipped.labels("other_account").inc()
             return
         fid = finding_id(secret.account, secret.region, secret.arn, Problem.NEEDS_ROTATION)
         if not seen.flagged and fid not in self.active:

@@ -14,6 +14,7 @@ and a provider's update cannot change Workflow (the customer's field), which sta
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -302,3 +303,40 @@ def test_the_emulator_follows_aws_on_provider_updates_and_filters(endpoint: str,
     assert (
         hub.get_findings(Filters={"ResourceId": [{"Value": arn, "Comparison": "EQUALS"}], **active})["Findings"] == []
     )
+
+
+async def test_a_flagged_secret_of_another_account_is_counted_not_imported(endpoint: str, config: Config) -> None:
+    """With the default product ARN a finding must name the caller's account: another account's flagged secret
+    (scanned through its role) gets no finding and is counted as skipped."""
+    region = config.aws_region
+    account = str(random.randrange(10**11, 10**12))
+    role_arn = f"arn:aws:iam::{account}:role/rotaudit-scan"
+    creds = client("sts", endpoint).assume_role(RoleArn=role_arn, RoleSessionName="test-setup")["Credentials"]
+    keys = {"AccessKeyId": "aws_access_key_id", "SecretAccessKey": "aws_secret_access_key"}
+    other = client(
+        "secretsmanager",
+        endpoint,
+        region,
+        **{v: creds[k] for k, v in keys.items()},
+        aws_session_token=creds["SessionToken"],
+    )
+    key, value = config.scan_tag.split("=")
+    name = f"xacct-{uuid.uuid4().hex[:6]}"
+    arn = create_secret(other, name, {key: value})
+    backdate(name, 40, region=region, account=account)
+    targets = json.dumps([{"role_arn": role_arn}])
+    settings = {"AWS_REGION": region, "ROTAUDIT_SCAN_TARGETS": targets, "ROTAUDIT_QUEUE_URL": config.queue_url}
+    cross = load_config(
+        settings
+        | {
+            "ROTAUDIT_AUDIT_TABLE": config.audit_table,
+            "ROTAUDIT_SECURITYHUB": "true",
+            "ROTAUDIT_SCAN_TAG": config.scan_tag,
+        }
+    )
+    metrics = Metrics()
+    async with Aws(region, endpoint_url=endpoint, metrics=metrics) as aws:
+        scanner = build_features(aws, cross, metrics, dlq_url="").jobs["scan"].__self__  # type: ignore[attr-defined]
+        assert (await scanner.run_once()).flagged == 1
+    assert findings(endpoint, region, arn) == []
+    assert metrics.registry.get_sample_value("rotaudit_findings_skipped_total", {"reason": "other_account"}) == 1
