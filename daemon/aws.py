@@ -15,13 +15,14 @@ from typing import Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials, AioRefreshableCredentials
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 from tenacity import (
@@ -112,9 +113,13 @@ class Aws:
         read_timeout_s: float = 40.0,
         services: tuple[str, ...] = SERVICES,
         credentials: Mapping[str, str] | AioRefreshableCredentials | None = None,
+        profile: str = "",
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
+        # A named profile of the AWS config files (`--profile`); "" leaves botocore's default (AWS_PROFILE, else
+        # `default`). Given credentials take precedence over it, as they do in botocore.
+        self.profile = profile
         self.metrics = metrics if metrics is not None else Metrics()
         self.max_attempts = max_attempts
         self.max_retry_s = max_retry_s
@@ -138,7 +143,7 @@ class Aws:
         self._clients: dict[str, Any] = {}
 
     async def __aenter__(self) -> Aws:
-        session = get_session()
+        session = AioSession(profile=self.profile or None)
         if self._refreshing is not None:
             session.register_component("credential_provider", AioCredentialResolver([_Given(self._refreshing)]))
         for service in self._services:
@@ -189,6 +194,19 @@ class Aws:
             with attempt:
                 return await self.call_once(service, operation, **params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+def profile_region(profile: str = "") -> str:
+    """The region a profile of the AWS config files sets ('' when none), as the AWS CLI reads it.
+
+    `profile` "" means botocore's default profile (AWS_PROFILE, else `default`). Only the files are read here, no
+    network. Raises ValueError naming the profile when the config files have no such profile.
+    """
+    session = AioSession(profile=profile or None)
+    try:
+        return str(session.get_scoped_config().get("region") or "")
+    except ProfileNotFound:
+        raise ValueError(f"profile {session.profile!r} not found in the AWS config files") from None
 
 
 # -- credentials that renew themselves ----------------------------------------------------------------------
