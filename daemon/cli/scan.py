@@ -77,6 +77,8 @@ async def scan_once(args: argparse.Namespace) -> int:
         metrics = ScanMetrics(CollectorRegistry(), age_gauge=False)
         scanner = Scanner.from_config(aws, config, metrics, table=table)
         with missing_table_named(config, table):
+            # Before the run, so a missing table is one line saying what to do, not the scanner's failure log too.
+            await aws.call("dynamodb", "describe_table", TableName=table)
             result = await scanner.run_once()
     if args.output == "json":
         print_json({**result.summary(), "outcome": result.outcome, "failed_scopes": list(result.failed_scopes)})
