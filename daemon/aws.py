@@ -253,8 +253,21 @@ def iam_action(service: str, operation: str) -> str:
     return f"{service}:{name.removesuffix('Batch') if service == 'sqs' else name}"
 
 
+_NO_CREDENTIALS = frozenset({"NoCredentialsError", "PartialCredentialsError"})
+
+
+def explains(exc: AwsError) -> bool:
+    """Whether `explain` knows what to do about this error (else it only repeats it)."""
+    return exc.code in _DENIED | _NOT_FOUND | _NO_CREDENTIALS
+
+
 def explain(exc: AwsError, what: str, fix: str = "") -> str:
     """`what` failed, why, and what to change; never a payload."""
+    if exc.code in _NO_CREDENTIALS:
+        return (
+            f"{what}: no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile "
+            f"that has them with --profile or AWS_PROFILE (a named profile ignores the environment's keys) ({exc.code})"
+        )
     if exc.code in _DENIED:
         return f"{what}: permission missing: grant {iam_action(exc.service, exc.operation)} to this caller ({exc.code})"
     if exc.code in _NOT_FOUND:

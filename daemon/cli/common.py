@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from daemon.aws import Aws, explain
+from daemon.aws import Aws, explain, explains
 from daemon.config import AwsOptions, Config, load_config
 from daemon.errors import (
     EXIT_CONFIG,
@@ -251,7 +251,8 @@ def exit_code(command: str, error: BaseException) -> int:
         return EXIT_STARTUP
     if isinstance(error, AwsError):
         fix = "check the name, --region (or AWS_REGION) and --endpoint-url"
-        print(f"{command}: {explain(error, f'{error.service}.{error.operation}', fix)}", file=sys.stderr)
+        said = explain(error, f"{error.service}.{error.operation}", fix) if explains(error) else str(error)
+        print(f"{command}: {said}", file=sys.stderr)
         return EXIT_FAILURE
     if isinstance(error, KeyboardInterrupt):
         return EXIT_FORCED
