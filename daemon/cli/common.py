@@ -1,7 +1,7 @@
 """What every command shares: its parser (global options, formats, help), settings and AWS, and errors as exit codes.
 
-A command module's `register(commands)` adds its commands with `add_command`; nothing else is needed for the
-global options. The API, for a new command:
+A command module's `register(commands)` adds its commands with `add_command` (and daemon/cli/__init__.py lists the
+module among its groups); nothing else is needed for the global options. The API, for a new command:
 
     cmd = add_command(
         commands, "evidence", evidence,          # the subparsers action, the name, the async handler
@@ -15,8 +15,9 @@ global options. The API, for a new command:
 
     async def evidence(args: argparse.Namespace) -> int:
         config = load_settings(args, required=("audit_table",))   # ROTAUDIT_* and --config, with the AWS options
-        async with open_aws(config, ("dynamodb",)) as aws, missing_table_named(config, table):
-            ...
+        async with open_aws(config, ("dynamodb",)) as aws:
+            with missing_table_named(config, table):     # DynamoDB's not-found said as what to do, exit 3
+                ...
         if args.output == "json": print_json(...)               # daemon.cli.output
         say(args, "12 rows")                                    # to stderr, unless -q
         return EXIT_OK
