@@ -353,6 +353,24 @@ def test_move_task_falls_back_to_one_by_one_where_sqs_lacks_it(
     assert queue_depth(endpoint, stack["queue_url"]) == (3, 0)
 
 
+def test_quiet_inspect_prints_the_table_without_the_count_line(
+    endpoint: str,
+    untouched_stack: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """-q (before or after the command) keeps stdout's table and drops the count note on stderr."""
+    run_cli = _runner(untouched_stack, monkeypatch, capsys)
+
+    plain = run_cli("inspect")
+    quiet = run_cli("inspect", "-q")
+
+    assert (plain[0], quiet[0]) == (0, 0)
+    assert [line.split()[:3] for line in plain[1].splitlines()] == [line.split()[:3] for line in quiet[1].splitlines()]
+    assert "1 shown" in plain[2]
+    assert quiet[2] == ""
+
+
 # -- errors -----------------------------------------------------------------------------------------------
 
 
