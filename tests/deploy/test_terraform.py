@@ -96,7 +96,11 @@ def provisioned(stack: Stack) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTAUDIT_")}
     env |= {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_REGION": REGION}
     done = subprocess.run(
-        rotaudit_cmd("provision", "--prefix", f"{stack.prefix}p"), env=env, capture_output=True, text=True, timeout=120
+        rotaudit_cmd("provision", "--prefix", f"{stack.prefix}p", "--output", "json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
