@@ -37,6 +37,7 @@ _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("secretsmanager-rotation-engine", rotation.patch_rotation_engine),
     ("iam-simulate-principal-policy-stand-in", iam.patch_simulate_principal_policy),
     ("sts-assume-role-trust", sts.patch_assume_role_trust),
+    ("events-test-event-pattern", events.patch_test_event_pattern),
 )
 
 
