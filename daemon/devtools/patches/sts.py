@@ -40,15 +40,16 @@ def trusts(document: Any, caller_arn: str, caller_account: str) -> bool:
 
 
 def patch_assume_role_trust(patch: str) -> None:
+    from moto.core import exceptions
     from moto.iam.models import iam_backends
-    from moto.sts import exceptions
     from moto.sts import responses as sts_responses
 
     response_class = require(sts_responses, patch, "TokenResponse")
     original = require(response_class, patch, "assume_role", "get_caller_identity")
     if getattr(original, MARK, None):
         return
-    client_error = require(exceptions, patch, "STSClientError")
+    # moto's REST error renders AccessDenied (403) as AWS does; STS's own error models have no AccessDenied shape.
+    access_denied = require(exceptions, patch, "AccessDeniedError")
 
     def assume_role(self: Any) -> Any:
         role_arn = str(self._get_param("RoleArn") or "")
@@ -61,8 +62,7 @@ def patch_assume_role_trust(patch: str) -> None:
             if role is not None:
                 _, caller_arn, caller_account = self.backend.get_caller_identity(self.get_access_key(), self.region)
                 if not trusts(role.assume_role_policy_document, str(caller_arn), str(caller_account)):
-                    message = f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-                    raise client_error("AccessDenied", message)
+                    raise access_denied(str(caller_arn), f"sts:AssumeRole on resource: {role_arn}")
         return original(self)
 
     install(response_class, assume_role, patch)
