@@ -40,7 +40,9 @@ def _trail(endpoint: str, region: str) -> None:
     if trails.describe_trails(includeShadowTrails=False)["trailList"]:
         return
     bucket = f"doctor-trail-{uuid.uuid4().hex[:12]}"
-    client("s3", endpoint, region).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    client("s3", endpoint, region).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+    )
     arn = trails.create_trail(Name=f"doctor-{uuid.uuid4().hex[:8]}", S3BucketName=bucket)["TrailARN"]
     trails.start_logging(Name=arn)
 
@@ -99,7 +101,9 @@ def failures(report: dict[str, Any]) -> dict[str, str]:
 def test_a_provisioned_stack_passes(endpoint: str, deployment: dict[str, str]) -> None:
     """Everything provisioned, a logging trail, a task role with every action: exit 0, no check fails."""
     code, report = doctor(endpoint, deployment)
-    assert (code, failures(report), report["ok"]) == (0, {}, True), [c for c in report["checks"] if c["status"] in ("fail", "warn")]
+    assert (code, failures(report), report["ok"]) == (0, {}, True), [
+        c for c in report["checks"] if c["status"] in ("fail", "warn")
+    ]
     names = {check["name"] for check in report["checks"] if check["status"] == "pass"}
     assert {"queue.exists", "dlq.exists", "queue.redrive", "table.active", "table.indexes", "table.ttl"} <= names
     assert {"topic.reachable", "rules.rotation", "rules.label", "queue.policy", "trail.logging"} <= names
@@ -120,7 +124,8 @@ def test_the_text_output_is_a_table_with_a_fix_per_failure(endpoint: str, deploy
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["CHECK", "RESULT", "DETAIL", "/", "FIX"]
     (row,) = [line for line in lines if line.startswith("rules.rotation ")]
-    assert row.split()[1] == "FAIL" and f"enable-rule --name {deployment['rule_name']}" in row
+    assert row.split()[1] == "FAIL"
+    assert f"enable-rule --name {deployment['rule_name']}" in row
 
 
 def test_invalid_settings_fail_naming_every_bad_field(endpoint: str, deployment: dict[str, str]) -> None:
@@ -144,7 +149,9 @@ def test_a_table_without_an_index_fails(endpoint: str, deployment: dict[str, str
     """An audit table lacking the by_run index: table.indexes fails and says to recreate it."""
     name = f"doc{uuid.uuid4().hex[:8]}-audit"
     definition = table_definition(name)
-    definition["GlobalSecondaryIndexes"] = [i for i in definition["GlobalSecondaryIndexes"] if i["IndexName"] != "by_run"]
+    definition["GlobalSecondaryIndexes"] = [
+        i for i in definition["GlobalSecondaryIndexes"] if i["IndexName"] != "by_run"
+    ]
     definition["AttributeDefinitions"] = [
         a for a in definition["AttributeDefinitions"] if a["AttributeName"] not in ("run_id", "status_name")
     ]
@@ -152,7 +159,8 @@ def test_a_table_without_an_index_fails(endpoint: str, deployment: dict[str, str
     code, report = doctor(endpoint, deployment, "--table", name)
     assert code == 1
     (check,) = [c for c in report["checks"] if c["name"] == "table.indexes"]
-    assert "by_run" in check["detail"] and "daemon/table.py" in check["fix"]
+    assert "by_run" in check["detail"]
+    assert "daemon/table.py" in check["fix"]
 
 
 def test_a_disabled_rule_fails(endpoint: str, deployment: dict[str, str]) -> None:
