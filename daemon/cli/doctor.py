@@ -39,7 +39,9 @@ def register(commands: Any) -> None:
     doctor.add_argument("--role-arn", default="", help="the task role to simulate (default: the caller's role)")
     doctor.add_argument("--prefix", default="rotaudit", help="resource name prefix, to name rules (default: rotaudit)")
     doctor.add_argument("--probe", action="store_true", help="also send a probe event through EventBridge")
-    doctor.add_argument("--probe-timeout", type=float, default=60.0, metavar="SECONDS")
+    doctor.add_argument(
+        "--probe-timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait for the probe (60)"
+    )
     doctor.add_argument("--table", help="audit table (default: ROTAUDIT_AUDIT_TABLE)")
     doctor.add_argument("--config", type=Path, help="TOML file; environment variables override it")
     doctor.set_defaults(handler=run_doctor)
@@ -56,7 +58,13 @@ async def run_doctor(args: argparse.Namespace) -> int:
             skipped("aws", "not checked: the settings are invalid")
         ]
     else:
-        options = Options(table=args.table or "", prefix=args.prefix, role_arn=args.role_arn)
+        options = Options(
+            table=args.table or "",
+            prefix=args.prefix,
+            role_arn=args.role_arn,
+            probe=args.probe,
+            probe_timeout_s=args.probe_timeout,
+        )
         async with open_aws(config, SERVICES) as aws:
             checks = await diagnose(aws, config, options)
     _print(checks, args.output)

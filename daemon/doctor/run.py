@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from daemon.aws import Aws
 from daemon.config import Config
-from daemon.doctor import access, resources, routing
+from daemon.doctor import access, probe, resources, routing
 from daemon.doctor.result import Check, failed, passed
 from daemon.errors import AwsError
 
@@ -21,6 +21,8 @@ class Options:
     table: str = ""
     prefix: str = "rotaudit"
     role_arn: str = ""
+    probe: bool = False
+    probe_timeout_s: float = 60.0
 
 
 async def diagnose(aws: Aws, config: Config, options: Options) -> list[Check]:
@@ -44,4 +46,9 @@ async def diagnose(aws: Aws, config: Config, options: Options) -> list[Check]:
     role_arn, origin = access.role_to_check(options.role_arn, caller)
     checks += await access.check_permissions(aws, config, role_arn, origin)
     checks += await access.check_scan_roles(aws, config, caller)
+    if options.probe:
+        table = options.table or config.audit_table
+        checks += await probe.check_probe(
+            aws, found, prefix=options.prefix, table=table, timeout_s=options.probe_timeout_s
+        )
     return checks

@@ -15,6 +15,8 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,8 @@ import pytest
 from daemon.aws import Aws
 from daemon.provision import provision
 from daemon.table import table_definition
-from tests.support import FAKE_CREDENTIALS, ROOT, rotaudit_cmd
+from tests.support import FAKE_CREDENTIALS, ROOT, daemon_env, rotaudit_cmd
+from tests.support.daemon_process import DaemonProcess
 from tests.support.iam import Deployment, expected_actions
 from tests.support.scan import client
 
@@ -91,6 +94,18 @@ def doctor(endpoint: str, stack: dict[str, str], *args: str, **settings: str) ->
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
+
+
+def scan_table(endpoint: str, table: str, region: str) -> list[dict[str, Any]]:
+    items = client("dynamodb", endpoint, region).scan(TableName=table)["Items"]
+    return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
+
+
+def queue_depth(endpoint: str, queue_url: str, region: str) -> int:
+    attributes = client("sqs", endpoint, region).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
 
 
 def failures(report: dict[str, Any]) -> dict[str, str]:
@@ -236,3 +251,48 @@ def test_an_unassumable_scan_role_fails(endpoint: str, deployment: dict[str, str
     assert code == 1
     assert set(failures(report)) == {"scan.role.123456789012"}
     assert closed in failures(report)["scan.role.123456789012"]
+
+
+@pytest.fixture
+def running_daemon(endpoint: str, deployment: dict[str, str], tmp_path: Path) -> Iterator[DaemonProcess]:
+    """`rotaudit run` consuming the deployment's queue (no scan, no remediation: only the consumer matters here)."""
+    settings = {"AWS_REGION": deployment["region"], "ROTAUDIT_DLQ_URL": deployment["dlq_url"]}
+    settings |= {"ROTAUDIT_SCAN_ENABLED": "false", "ROTAUDIT_REMEDIATION_MODE": "off"}
+    daemon = DaemonProcess(daemon_env(endpoint, deployment, **settings), tmp_path)
+    daemon.wait_ready()
+    yield daemon
+    daemon.stop()
+
+
+def test_a_probe_arrives_and_the_daemon_records_it_apart(
+    endpoint: str, deployment: dict[str, str], running_daemon: DaemonProcess
+) -> None:
+    """--probe with a daemon running: the probe goes rule -> queue -> daemon, which records it as a probe item only
+    (no secret's partition, nothing dead-lettered), and doctor exits 0."""
+    code, report = doctor(endpoint, deployment, "--probe", "--probe-timeout", "30")
+    assert (code, failures(report)) == (0, {})
+    statuses = {check["name"]: check["status"] for check in report["checks"]}
+    assert (statuses["probe.rule"], statuses["probe.delivered"]) == ("pass", "pass")
+    items = scan_table(endpoint, deployment["table_name"], deployment["region"])
+    assert [item["kind"] for item in items] == ["probe"]
+    assert items[0]["pk"].startswith("probe#")
+    assert queue_depth(endpoint, deployment["dlq_url"], deployment["region"]) == 0
+    assert "event.probe_recorded" in {record.get("event") for record in running_daemon.log_records()}
+
+
+def test_a_probe_whose_rule_targets_elsewhere_fails(endpoint: str, deployment: dict[str, str]) -> None:
+    """--probe with the probe rule's target removed: probe.rule fails and nothing is sent."""
+    events = client("events", endpoint, deployment["region"])
+    events.remove_targets(Rule=deployment["probe_rule_name"], Ids=["rotaudit-queue"])
+    code, report = doctor(endpoint, deployment, "--probe", "--probe-timeout", "1")
+    assert code == 1
+    assert set(failures(report)) == {"probe.rule"}
+
+
+def test_a_probe_nobody_records_fails(endpoint: str, deployment: dict[str, str]) -> None:
+    """--probe with no daemon consuming the queue: probe.delivered fails within the timeout and says what to check;
+    the probe waits on the queue for the daemon (it never reaches the DLQ)."""
+    code, report = doctor(endpoint, deployment, "--probe", "--probe-timeout", "2")
+    assert code == 1
+    assert set(failures(report)) == {"probe.delivered"}
+    assert "daemon running" in failures(report)["probe.delivered"]
