@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from daemon.doctor.actions import DAEMON_ACTIONS, needed
 from daemon.doctor.policy import Verdict, delivery_verdict
 from daemon.doctor.result import Check, Status, as_json, exit_code
 from daemon.provision import queue_policy
-from tests.support.iam import Deployment, daemon_calls, expected_actions
+from tests.support import ROOT
+from tests.support.iam import Deployment, calls_in_source, daemon_calls, expected_actions, modules
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:rotaudit-events"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/rotaudit-rotation-events"
@@ -128,3 +130,15 @@ def test_the_json_shape() -> None:
             {"name": "config", "status": "pass", "detail": "", "fix": ""},
         ],
     }
+
+
+def test_the_readme_lists_the_iam_doctor_itself_needs() -> None:
+    """The README's list of doctor's own IAM actions is what doctor's code (and the trail check it reuses) calls."""
+    derived: set[str] = set()
+    for name, path in modules().items():
+        if name.startswith("daemon.doctor.") or name == "daemon.trail":
+            derived |= {action for call in calls_in_source(name, path.read_text()) for action in call.actions}
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("Doctor's own calls need:") : readme.index("A call it is refused")]
+    listed = set(re.findall(r"`([a-z0-9]+:[A-Za-z]+)`", paragraph)) - {"sts:GetCallerIdentity"}
+    assert listed == derived
