@@ -87,7 +87,8 @@ async def check_permissions(aws: Aws, config: Config, role_arn: str, origin: str
         if decision == "allowed":
             checks.append(passed(name, f"{role_arn.rsplit('/', 1)[-1]} ({feature})"))
         elif action in OPTIONAL:
-            checks.append(warned(name, f"{decision}; needed only if a secret names a restart automation document"))
+            detail = f"{decision}; needed only if a secret names a restart automation document"
+            checks.append(warned(name, detail, "if one does, grant it (deploy/terraform: automation_document_arns)"))
         elif missing_context and decision == "implicitDeny":
             keys = ", ".join(str(key) for key in missing_context)
             checks.append(warned(name, f"allowed only under conditions doctor cannot supply ({keys})"))
