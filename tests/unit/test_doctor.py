@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from daemon.config import load_config
 from daemon.doctor.actions import DAEMON_ACTIONS, needed
 from daemon.doctor.policy import Verdict, delivery_verdict
 from daemon.doctor.result import Check, Status, as_json, exit_code
+from daemon.probe import PROBE_SOURCE, parse_probe, probe_entry
 from daemon.provision import queue_policy
 from tests.support import ROOT
 from tests.support.iam import Deployment, calls_in_source, daemon_calls, expected_actions, modules
@@ -142,3 +144,29 @@ def test_the_readme_lists_the_iam_doctor_itself_needs() -> None:
     paragraph = readme[readme.index("Doctor's own calls need:") : readme.index("A call it is refused")]
     listed = set(re.findall(r"`([a-z0-9]+:[A-Za-z]+)`", paragraph)) - {"sts:GetCallerIdentity"}
     assert listed == derived
+
+
+def _delivered(entry: dict[str, Any]) -> str:
+    """A PutEvents entry as EventBridge delivers it to SQS: the event JSON as the body."""
+    return json.dumps(
+        {"version": "0", "id": "e1", "source": entry["Source"], "detail-type": entry["DetailType"]}
+        | {"detail": json.loads(entry["Detail"]), "time": "2026-01-01T00:00:00Z", "region": "us-east-1"}
+    )
+
+
+PROBE_ID = "0123456789abcdef0123456789abcdef"
+PROBE = probe_entry(PROBE_ID, datetime(2026, 1, 1, tzinfo=UTC))
+BODIES: list[tuple[str, str, str | None]] = [
+    ("the probe", _delivered(PROBE), PROBE_ID),
+    ("another source", _delivered(PROBE | {"Source": "aws.secretsmanager"}), None),
+    ("another detail-type", _delivered(PROBE | {"DetailType": "Secret Label Updated"}), None),
+    ("an id not ours", _delivered(PROBE | {"Detail": json.dumps({"probe_id": "../secret#x"})}), None),
+    ("no detail", json.dumps({"source": PROBE_SOURCE, "detail-type": "rotaudit doctor probe"}), None),
+    ("not JSON", f"{PROBE_SOURCE} {{", None),
+]
+
+
+@pytest.mark.parametrize(("body", "probe_id"), [b[1:] for b in BODIES], ids=[b[0] for b in BODIES])
+def test_parse_probe(body: str, probe_id: str | None) -> None:
+    """Only doctor's probe as EventBridge delivers it is a probe; anything else goes on to the rotation parser."""
+    assert parse_probe(body) == probe_id
