@@ -35,7 +35,7 @@ from tenacity import (
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.metrics import Metrics
 
-SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs", "cloudtrail")
+SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs", "cloudtrail", "securityhub")
 HOT_SERVICES = frozenset({"sqs", "dynamodb"})  # one call or more per message
 
 TRANSIENT_CODES = frozenset(

@@ -65,6 +65,8 @@ class Config:
     sync_interval_minutes: int = 15
     # DLQ gauges.
     dlq_poll_s: int = 60
+    # Security Hub findings (BatchImportFindings into this region's hub).
+    securityhub: bool = False
 
 
 SETTINGS: dict[str, tuple[Parser, str]] = {
@@ -102,6 +104,7 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "sync_pairs": (parse.sync_pairs, "ROTAUDIT_SYNC_PAIRS"),
     "sync_interval_minutes": (parse.int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
     "dlq_poll_s": (parse.int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
+    "securityhub": (parse.boolean, "ROTAUDIT_SECURITYHUB"),
 }
 
 

@@ -36,7 +36,11 @@ export GOGC=${GOGC:-400}
 # A CLI config that names a missing file only makes terraform warn on every command.
 if [[ -n ${TF_CLI_CONFIG_FILE:-} && ! -e $TF_CLI_CONFIG_FILE ]]; then unset TF_CLI_CONFIG_FILE; fi
 
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+# Seconds since the epoch: to the microsecond on bash 5 (EPOCHREALTIME; a comma in some locales), whole seconds on
+# macOS's bash 3.2, which has no EPOCHREALTIME (and under set -u would stop on it).
+now() {
+    if [[ -n ${EPOCHREALTIME:-} ]]; then printf '%s' "${EPOCHREALTIME/,/.}"; else date +%s; fi
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # step NAME COMMAND...: run, print the seconds it took; on failure show the command's log.
@@ -152,9 +156,9 @@ run_tests() {
     echo "local.sh test: stack '$PREFIX' on $ENDPOINT"
     mkdir -p "$DIR/logs"
     step "scenarios" helper scenarios --outputs "$DIR/outputs.json"
-    sed -n 's/^  \(PASS\|FAIL\)/  \1/p' "$DIR/logs/scenarios.log"
+    grep -E '^  (PASS|FAIL)' "$DIR/logs/scenarios.log" || true
     step "doctor" run_doctor
-    sed -n 's/^\([^ ]*\) *\(FAIL\|WARN\) /  \2 \1 /p' "$DIR/logs/doctor.log"
+    grep -E '^[^ ]+ +(FAIL|WARN) ' "$DIR/logs/doctor.log" | sed 's/^/  /' || true
     printf '  %-24s %6s s\n' "test total" "$(since "$t0")"
 }
 
@@ -174,7 +178,7 @@ down() {
         fi
         local left=0
         step "nothing left behind" helper leftovers || left=$?
-        sed -n 's/^  \(clean\|left\)/  \1/p' "$DIR/logs/nothing-left-behind.log"
+        grep -E '^  (clean|left)' "$DIR/logs/nothing-left-behind.log" || true
         ((left == 0)) || exit "$left"
     else
         echo "  no emulator answers at $ENDPOINT: nothing to tear down"

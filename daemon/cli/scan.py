@@ -14,6 +14,8 @@ from daemon.cli.common import open_aws
 from daemon.cli.output import json_default, print_table
 from daemon.config import load_config
 from daemon.errors import EXIT_FAILURE, EXIT_OK
+from daemon.features import build_findings, scan_observer
+from daemon.findings.metrics import FindingsMetrics
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.report import get_run, latest_run, run_rows
 from daemon.scan.scanner import Scanner
@@ -42,9 +44,15 @@ def register(commands: Any) -> None:
 
 async def scan_once(args: argparse.Namespace) -> int:
     config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
-    async with open_aws(config, ("dynamodb", "secretsmanager", "sts")) as aws:
-        metrics = ScanMetrics(CollectorRegistry(), age_gauge=False)
-        scanner = Scanner.from_config(aws, config, metrics, table=args.table or config.audit_table)
+    services = ("dynamodb", "secretsmanager", "sts") + (("securityhub",) if config.securityhub else ())
+    async with open_aws(config, services) as aws:
+        registry = CollectorRegistry()
+        metrics = ScanMetrics(registry, age_gauge=False)
+        # The same findings as the daemon's timer: the same observer on the same scanner code path.
+        findings = build_findings(aws, config, FindingsMetrics(registry)) if config.securityhub else None
+        observers = [scan_observer(findings)] if findings is not None else []
+        table = args.table or config.audit_table
+        scanner = Scanner.from_config(aws, config, metrics, table=table, observers=observers)
         result = await scanner.run_once()
     print(json.dumps(result.summary()))
     if result.failed_scopes:

@@ -26,6 +26,7 @@ DAEMON_ACTIONS: dict[str, frozenset[str]] = {
         }
     ),
     "dlq": frozenset({"sqs:ReceiveMessage"}),
+    "findings": frozenset({"securityhub:BatchImportFindings", "securityhub:GetFindings"}),
     "remediation": frozenset(
         {
             "dynamodb:ConditionCheckItem",
@@ -81,6 +82,7 @@ def features_on(config: Config) -> set[str]:
     on |= {"scan"} if config.scan_enabled else set()
     on |= {"sync"} if config.sync_pairs else set()
     on |= {"remediation"} if config.remediation_mode != "off" else set()
+    on |= {"findings"} if config.securityhub else set()
     return on
 
 

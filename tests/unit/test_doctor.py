@@ -48,6 +48,7 @@ CONFIGS: list[tuple[dict[str, str], Deployment]] = [
         },
         Deployment(sync=True, ecs_services=True),
     ),
+    ({"ROTAUDIT_SECURITYHUB": "true"}, Deployment(securityhub=True)),
 ]
 
 
