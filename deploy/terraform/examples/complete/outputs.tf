@@ -55,6 +55,16 @@ output "label_rule_arn" {
   value       = module.rotaudit.label_rule_arn
 }
 
+output "probe_rule_name" {
+  description = "See modules/rotaudit/outputs.tf."
+  value       = module.rotaudit.probe_rule_name
+}
+
+output "probe_rule_arn" {
+  description = "See modules/rotaudit/outputs.tf."
+  value       = module.rotaudit.probe_rule_arn
+}
+
 output "region" {
   description = "See modules/rotaudit/outputs.tf."
   value       = module.rotaudit.region

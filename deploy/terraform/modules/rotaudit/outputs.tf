@@ -44,6 +44,14 @@ output "label_rule_arn" {
   description = "ARN of the label rule."
   value       = aws_cloudwatch_event_rule.this["label"].arn
 }
+output "probe_rule_name" {
+  description = "Name of the EventBridge rule that routes `rotaudit doctor --probe` events to the queue."
+  value       = aws_cloudwatch_event_rule.this["probe"].name
+}
+output "probe_rule_arn" {
+  description = "ARN of the doctor's probe rule."
+  value       = aws_cloudwatch_event_rule.this["probe"].arn
+}
 output "region" {
   description = "Region of the stack."
   value       = var.region
@@ -105,8 +113,8 @@ output "event_bus_arn" {
   value       = local.event_bus_arn
 }
 output "event_patterns" {
-  description = "The rules' event patterns (rule key -> JSON), for modules/forward-events."
-  value       = { for key, rule in local.event_rules : key => jsonencode(rule.pattern) }
+  description = "The rules' event patterns (rule key -> JSON), for modules/forward-events (not the doctor's probe)."
+  value       = { for key, rule in local.event_rules : key => jsonencode(rule.pattern) if key != "probe" }
 }
 output "event_sources" {
   description = "Where modules/forward-events must run: one instance per (account, region)."

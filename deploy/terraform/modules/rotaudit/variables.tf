@@ -322,3 +322,9 @@ variable "alarm_topic_arn" {
   type        = string
   default     = null
 }
+
+variable "securityhub_findings" {
+  description = "ROTAUDIT_SECURITYHUB: import findings (secrets needing rotation, failed rotations, escalations) into this region's Security Hub. On: the task role may call securityhub:BatchImportFindings on this account's default product and securityhub:GetFindings on its hub. Security Hub must be enabled in the region."
+  type        = bool
+  default     = false
+}
