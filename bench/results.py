@@ -174,6 +174,13 @@ def _lifecycle_rows(section: dict[str, Any]) -> list[str]:
     return [_row(where, label, value, "", "", "", "") for label, value in cells]
 
 
+def _dates(merged: dict[str, Any]) -> str:
+    """The day the figures were taken, or the first and last day when sections were re-taken alone."""
+    days = sorted({str(merged[name].get("date", ""))[:10] for name in SECTIONS if name in merged} - {""})
+    days = days or [str(merged.get("date", ""))[:10]]
+    return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
 def markdown(merged: dict[str, Any]) -> str:
     """The README's performance table, then one paragraph on how the figures were taken."""
     out = [
@@ -217,7 +224,7 @@ def markdown(merged: dict[str, Any]) -> str:
         "",
         " ".join(notes),
         f"moto {machine.get('moto', '?')} in its own process, {machine.get('nproc', '?')} CPUs, "
-        f"Python {machine.get('python', '?')}, {str(merged.get('date', ''))[:10]}. {ratio_note} "
+        f"Python {machine.get('python', '?')}, {_dates(merged)}. {ratio_note} "
         "Per-contender figures: `bench/results-detail.md` and `bench/results.json`.",
     ]
     return "\n".join(out) + "\n"
