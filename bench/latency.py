@@ -1,21 +1,24 @@
 """`make bench` latency: how long an event takes from the queue to a readable audit item, on a running daemon.
 
-One emulator process (`python -m daemon.devtools.emulator`, no injected latency). First its own round trip per
-operation is measured (SendMessage, ReceiveMessage, DeleteMessage, PutItem, GetItem and BatchGetItem, one call at
-a time), so a reader can subtract what the emulator adds. Then each contender — `rotaudit run` (`python -m daemon
-run`, deployed consumer settings: 4 pollers, 20 s long polls; remediation and the age scan off as in the ingest
-benchmark) and the seed tutorial's consumer (`bench.baseline_consumer`) — gets fresh resources, becomes ready
-(its long polls waiting on an empty queue), and is sent distinct rotation events:
+One emulator process (`python -m daemon.devtools.emulator`) per latency: none added, then 20 ms added to every AWS
+call (as in the ingest benchmark; nearer AWS's own round trips). First the emulator's own round trip per operation
+is measured (SendMessage, ReceiveMessage, DeleteMessage, PutItem, GetItem and BatchGetItem, one call at a time), so
+a reader can subtract what it adds. Then each contender — `rotaudit run` (`python -m daemon run`, deployed consumer
+settings: 4 pollers, 20 s long polls; remediation and the age scan off as in the ingest benchmark) and the seed
+tutorial's consumer (`bench.baseline_consumer`) — gets fresh resources, becomes ready (its long polls waiting on an
+empty queue), and is sent distinct rotation events:
 - **steady**: one SendMessage every 1/rate seconds;
 - **burst**: after the steady events are all readable, SendMessageBatch calls back to back.
 What is measured, per event: from the moment the harness's SendMessage (or SendMessageBatch) call returned — SQS's
 SentTimestamp is stamped inside that call, so at most one send round trip earlier — to the return of the first
 BatchGetItem with ConsistentRead that holds the item (polled about every 10 ms: at most 1.5 intervals plus one
-BatchGetItem round trip late). Beside it, the item's own `recorded_at` (the consumer's clock just before its write
-call) gives a lower bound. For rotaudit, its own `rotaudit_event_lag_seconds` (now minus SentTimestamp when
-processing starts: the metric the RotauditEventLagHigh alert reads) is averaged per phase as a cross-check.
+BatchGetItem round trip late). The added latency is slept before a call is served, so SentTimestamp is still
+stamped at the end of the send call and a read still sees the table as at the end of its call. Beside it, the
+item's own `recorded_at` (the consumer's clock just before its write call) gives a lower bound. For rotaudit, its
+own `rotaudit_event_lag_seconds` (now minus SentTimestamp when processing starts: the metric the
+RotauditEventLagHigh alert reads) is averaged per phase as a cross-check.
 
-    .venv/bin/python -m bench.latency [--rate 10] [--steady 300] [--burst 200] [--only rotaudit,baseline]
+    .venv/bin/python -m bench.latency [--latency-ms 0,20] [--rate 10] [--steady 300] [--burst 200]
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Run:
             workers=POLLERS,
             wait_time_s=WAIT_TIME_S,
             out_dir=out_dir,
-            tag="latency",
+            tag=f"latency-{emulator.latency_ms:g}ms",
         )
 
     def wait_ready(self) -> None:
@@ -204,6 +207,7 @@ def measure(
     events = len(steady_keys) + len(burst_keys)
     return {
         "contender": name,
+        "latency_ms": emulator.latency_ms,
         "steady": _phase(run.readability.samples(steady_keys), (lag1[0] - lag0[0], lag1[1] - lag0[1])),
         "burst": _phase(run.readability.samples(burst_keys), (lag2[0] - lag1[0], lag2[1] - lag1[1])),
         "aws_calls": sum(calls.values()),
@@ -215,8 +219,31 @@ def measure(
     }
 
 
+def _one_emulator(
+    latency_ms: float, bodies: list[str], steady: int, probe_samples: int, contenders: tuple[str, ...], **how: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """At one injected latency: the emulator's round trips, then each contender's figures."""
+    emulator = EmulatorProcess(latency_ms, how["out_dir"], name="latency-emulator")
+    runs: list[dict[str, Any]] = []
+    try:
+        stack = prepare(emulator.endpoint_url, f"bench-lat-probe-{uuid.uuid4().hex[:6]}", [])
+        try:
+            trips = round_trips(emulator.endpoint_url, stack, probe_samples)
+        finally:
+            clean_up(emulator.endpoint_url, stack)
+        line = latency_report.round_trip_line(trips)
+        print(f"bench latency: {latency_ms:g} ms emulator round trips {line}", flush=True)
+        for name in contenders:
+            runs.append(measure(name, emulator, bodies[:steady], bodies[steady:], **how))
+            print(f"bench latency: {latency_ms:g} ms {latency_report.run_line(runs[-1])}", flush=True)
+    finally:
+        emulator.stop()
+    return trips, runs
+
+
 def run(
     *,
+    latencies: list[float] | None = None,
     rate_per_s: float = 10.0,
     steady: int = 300,
     burst: int = 200,
@@ -226,34 +253,18 @@ def run(
     timeout_s: float = 300.0,
     out_dir: Path = OUT_DIR,
 ) -> dict[str, Any]:
-    """The emulator's round trips, then every contender's phases; returns the `latency` section of results.json."""
+    """Per latency, the emulator's round trips and every contender's phases; returns the `latency` section."""
+    latencies = [0.0, 20.0] if latencies is None else latencies
     started = time.monotonic()
     bodies = distinct_bodies(steady + burst)
-    emulator = EmulatorProcess(0.0, out_dir, name="latency-emulator")
+    trips: dict[str, dict[str, Any]] = {}
     runs: list[dict[str, Any]] = []
-    try:
-        stack = prepare(emulator.endpoint_url, f"bench-lat-probe-{uuid.uuid4().hex[:6]}", [])
-        try:
-            trips = round_trips(emulator.endpoint_url, stack, probe_samples)
-        finally:
-            clean_up(emulator.endpoint_url, stack)
-        print("bench latency: emulator round trips " + latency_report.round_trip_line(trips), flush=True)
-        for name in contenders:
-            figures = measure(
-                name,
-                emulator,
-                bodies[:steady],
-                bodies[steady:],
-                rate_per_s=rate_per_s,
-                poll_s=poll_s,
-                out_dir=out_dir,
-                timeout_s=timeout_s,
-            )
-            runs.append(figures)
-            print("bench latency: " + latency_report.run_line(figures), flush=True)
-    finally:
-        emulator.stop()
+    for latency_ms in latencies:
+        how = {"rate_per_s": rate_per_s, "poll_s": poll_s, "out_dir": out_dir, "timeout_s": timeout_s}
+        trips[f"{latency_ms:g}ms"], more = _one_emulator(latency_ms, bodies, steady, probe_samples, contenders, **how)
+        runs += more
     parameters = {
+        "latency_ms": latencies,
         "rate_per_s": rate_per_s,
         "steady_events": steady,
         "burst_events": burst,
@@ -262,7 +273,7 @@ def run(
         "pollers": POLLERS,
         "wait_time_s": WAIT_TIME_S,
         "contenders": list(contenders),
-        "emulator": "python -m daemon.devtools.emulator, no added latency",
+        "emulator": "python -m daemon.devtools.emulator, latency_ms added before serving each AWS call",
         "measured": latency_report.MEASURED,
         "wall_clock_s": round(time.monotonic() - started, 1),
     }
@@ -276,6 +287,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", default="0,20", help="comma-separated latencies added to each AWS call")
     parser.add_argument("--rate", type=float, default=10.0, help="steady events per second")
     parser.add_argument("--steady", type=int, default=300, help="events sent at the steady rate")
     parser.add_argument("--burst", type=int, default=200, help="events sent at once after the steady phase")
@@ -285,13 +297,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=results.RESULTS, help="results file (latency section)")
     args = parser.parse_args(argv)
     chosen = tuple(name.strip() for name in args.only.split(",") if name.strip())
-    if not chosen or set(chosen) - set(CONTENDERS) or args.steady < 1 or args.burst < 1 or args.rate <= 0:
+    latencies = [float(part) for part in args.latency_ms.split(",") if part.strip()]
+    if (
+        not chosen
+        or not latencies
+        or set(chosen) - set(CONTENDERS)
+        or args.steady < 1
+        or args.burst < 1
+        or args.rate <= 0
+    ):
         print("bench latency: need contenders from rotaudit, baseline and positive sizes", file=sys.stderr)
         return 2
     os.environ.clear()
     os.environ.update(clean_env())  # fake credentials for every client here: nothing reaches AWS
     try:
         section = run(
+            latencies=latencies,
             rate_per_s=args.rate,
             steady=args.steady,
             burst=args.burst,

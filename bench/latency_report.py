@@ -27,8 +27,9 @@ ROUND_TRIP_OPERATIONS = (
 
 
 def derive_alert(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The RotauditEventLagHigh threshold from rotaudit's measured p99s; None without a rotaudit run."""
-    ours = next((run for run in runs if run["contender"] == "rotaudit"), None)
+    """The RotauditEventLagHigh threshold from rotaudit's p99s at the highest latency (nearest AWS's round trips);
+    None without a rotaudit run."""
+    ours = max((run for run in runs if run["contender"] == "rotaudit"), key=lambda run: run["latency_ms"], default=None)
     if ours is None:
         return None
     phase = max(("steady", "burst"), key=lambda name: float(ours[name]["readable_s"]["p99"]))
@@ -36,8 +37,9 @@ def derive_alert(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     floor = ALERT_FACTOR * p99_s
     threshold = next((bucket for bucket in _LAG_BUCKETS if bucket >= floor), _LAG_BUCKETS[-1])
     return {
-        "basis": f"rotaudit, {phase} phase, p99 queue → readable",
+        "basis": f"rotaudit, {phase} phase, {ours['latency_ms']:g} ms per AWS call, p99 queue → readable",
         "phase": phase,
+        "latency_ms": ours["latency_ms"],
         "p99_s": p99_s,
         "factor": ALERT_FACTOR,
         "threshold_s": threshold,
@@ -81,46 +83,32 @@ def _row(*cells: str) -> str:
 def rows(section: dict[str, Any]) -> list[str]:
     """Rows of the README's one performance table: rotaudit beside the baseline, and the emulator's own share."""
     p = section["parameters"]
-    runs = {run["contender"]: run for run in section["runs"]}
-    ours, theirs = runs.get("rotaudit"), runs.get("baseline")
     out: list[str] = []
-    if ours is None:
-        return out
-    steady_where = f"latency, steady {p['rate_per_s']:g}/s"
-    burst_where = f"latency, burst of {p['burst_events']:,}"
-    cells: list[tuple[str, str, str, str, float, float]] = [
-        (steady_where, "queue → readable p50 / p99, ms", _ms(ours["steady"]), "", 0.0, 0.0),
-        (burst_where, "queue → readable p50 / p99, s", _s(ours["burst"]), "", 0.0, 0.0),
-    ]
-    if theirs is not None:
-        cells = [
-            (
-                steady_where,
-                "queue → readable p50 / p99, ms",
-                _ms(ours["steady"]),
-                f"baseline {_ms(theirs['steady'])}",
-                ours["steady"]["readable_s"]["p99"],
-                theirs["steady"]["readable_s"]["p99"],
-            ),
-            (
-                burst_where,
-                "queue → readable p50 / p99, s",
-                _s(ours["burst"]),
-                f"baseline {_s(theirs['burst'])}",
-                ours["burst"]["readable_s"]["p99"],
-                theirs["burst"]["readable_s"]["p99"],
-            ),
-        ]
-    for where, measure, value, versus, mine, other in cells:
-        ratio = f"{mine / other:.2f}x" if mine and other else ""
-        out.append(_row(where, measure, value, versus, ratio, "", ""))
-    trips = section["emulator_round_trip_ms"]
-    names = " / ".join(op.split(".", 1)[1] for op in ROUND_TRIP_OPERATIONS if op in trips)
-    out.append(_row("latency", f"emulator's own round trip p50, ms ({names})", _ops(trips, "p50"), "", "", "", ""))
+    for latency in p["latency_ms"]:
+        runs = {run["contender"]: run for run in section["runs"] if run["latency_ms"] == latency}
+        ours, theirs = runs.get("rotaudit"), runs.get("baseline")
+        if ours is None:
+            continue
+        phases = (
+            (f"latency, steady {p['rate_per_s']:g}/s, {latency:g} ms", "steady", "ms", _ms),
+            (f"latency, burst of {p['burst_events']:,}, {latency:g} ms", "burst", "s", _s),
+        )
+        for where, phase, unit, show in phases:
+            mine = ours[phase]["readable_s"]["p99"]
+            versus, ratio = "", ""
+            if theirs is not None:
+                versus = f"baseline {show(theirs[phase])}"
+                ratio = f"{mine / theirs[phase]['readable_s']['p99']:.2f}x"
+            out.append(_row(where, f"queue → readable p50 / p99, {unit}", show(ours[phase]), versus, ratio, "", ""))
+        trips = section["emulator_round_trip_ms"].get(f"{latency:g}ms", {})
+        names = " / ".join(op.split(".", 1)[1] for op in ROUND_TRIP_OPERATIONS if op in trips)
+        measure = f"emulator's own round trip p50, ms ({names})"
+        out.append(_row(f"latency, {latency:g} ms", measure, _ops(trips, "p50"), "", "", "", ""))
     alert = section.get("alert")
     if alert:
+        where = f"latency, {alert['latency_ms']:g} ms"
         measure = f"RotauditEventLagHigh threshold ({alert['factor']}x {alert['phase']} p99, next lag bucket), s"
-        out.append(_row("latency", measure, f"{alert['threshold_s']:g}", "", "", "", ""))
+        out.append(_row(where, measure, f"{alert['threshold_s']:g}", "", "", "", ""))
     return out
 
 
@@ -137,9 +125,9 @@ def note(section: dict[str, Any]) -> str:
 
 def table(section: dict[str, Any]) -> str:
     """Per contender and phase: readable and write-started spreads, the last item, the daemon's own lag mean."""
-    headers = ("contender", "phase", "events", "sent over, s", "readable p50 / p99 / max, ms")
+    headers = ("latency ms", "contender", "phase", "events", "sent over, s", "readable p50 / p99 / max, ms")
     more = ("write started p50 / p99, ms", "first sent → last readable, s", "own lag mean, ms")
-    lines = [_row(*headers, *more), "|:--|:--|--:|--:|--:|--:|--:|--:|"]
+    lines = [_row(*headers, *more), "|--:|:--|:--|--:|--:|--:|--:|--:|--:|"]
     for run in section["runs"]:
         for name in ("steady", "burst"):
             phase = run[name]
@@ -147,6 +135,7 @@ def table(section: dict[str, Any]) -> str:
             own = phase.get("own_event_lag_mean_s")
             lines.append(
                 _row(
+                    f"{run['latency_ms']:g}",
                     run["contender"],
                     name,
                     str(spread["count"]),
@@ -164,7 +153,8 @@ def detail(section: dict[str, Any]) -> list[str]:
     trips = section["emulator_round_trip_ms"]
     calls = {run["contender"]: run["aws_calls_by_operation"] for run in section["runs"]}
     out = ["## Latency", "", table(section), ""]
-    out += [f"Emulator round trips, one call at a time: {round_trip_line(trips)}.", ""]
+    for latency, figures in trips.items():
+        out += [f"Emulator round trips at {latency} added, one call at a time: {round_trip_line(figures)}.", ""]
     out += [f"Measured: {section['parameters']['measured']}.", "", f"AWS calls by operation: `{calls}`", ""]
     if section.get("alert"):
         out += [f"Alert: `{section['alert']}`", ""]
@@ -172,7 +162,9 @@ def detail(section: dict[str, Any]) -> list[str]:
 
 
 def summary(section: dict[str, Any]) -> str:
-    lines = [table(section), "", "emulator round trips " + round_trip_line(section["emulator_round_trip_ms"])]
+    lines = [table(section), ""]
+    for latency, figures in section["emulator_round_trip_ms"].items():
+        lines.append(f"emulator round trips at {latency} added {round_trip_line(figures)}")
     alert = section.get("alert")
     if alert:
         lines.append(

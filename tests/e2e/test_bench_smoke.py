@@ -95,8 +95,8 @@ def test_latency_every_sent_event_was_read_back(quick: dict[str, Any]) -> None:
     """Each latency contender's table yielded every steady and burst event it was sent, each with its own stamp."""
     latency = quick["results"]["latency"]
     params = latency["parameters"]
-    runs = {run["contender"]: run for run in latency["runs"]}
-    assert set(runs) == {"rotaudit", "baseline"}
+    runs = {(run["contender"], run["latency_ms"]): run for run in latency["runs"]}
+    assert set(runs) == {(name, ms) for name in ("rotaudit", "baseline") for ms in params["latency_ms"]}
     for run in runs.values():
         assert run["exit_code"] == 0
         for phase, sent in (("steady", params["steady_events"]), ("burst", params["burst_events"])):
@@ -106,22 +106,29 @@ def test_latency_every_sent_event_was_read_back(quick: dict[str, Any]) -> None:
             assert 0 < readable["p50"] <= readable["p99"] <= readable["max"], (run["contender"], phase, readable)
         assert _positive(run["aws_calls"])
     # rotaudit's own lag histogram saw the events too (SentTimestamp on the emulator's clock).
-    assert all(math.isfinite(runs["rotaudit"][phase]["own_event_lag_mean_s"]) for phase in ("steady", "burst"))
+    for (name, _), run in runs.items():
+        if name == "rotaudit":
+            assert all(math.isfinite(run[phase]["own_event_lag_mean_s"]) for phase in ("steady", "burst"))
 
 
 def test_latency_states_the_emulators_round_trips_and_the_alert_threshold(quick: dict[str, Any]) -> None:
     """The latency section times each emulator operation it names and derives the lag alert from rotaudit's p99."""
     latency = quick["results"]["latency"]
-    trips = latency["emulator_round_trip_ms"]
+    params = latency["parameters"]
     operations = {"sqs.SendMessage", "sqs.ReceiveMessage", "dynamodb.PutItem", "dynamodb.GetItem"}
-    assert operations <= set(trips)
-    for figures in trips.values():
-        assert figures["count"] == latency["parameters"]["probe_samples"]
-        assert _positive(figures["p50"])
+    assert set(latency["emulator_round_trip_ms"]) == {f"{ms:g}ms" for ms in params["latency_ms"]}
+    for trips in latency["emulator_round_trip_ms"].values():
+        assert operations <= set(trips)
+        for figures in trips.values():
+            assert figures["count"] == params["probe_samples"]
+            assert _positive(figures["p50"])
     alert = latency["alert"]
     assert alert["threshold_s"] in _LAG_BUCKETS
     assert alert["threshold_s"] >= alert["factor"] * alert["p99_s"]
-    rotaudit = next(run for run in latency["runs"] if run["contender"] == "rotaudit")
+    rotaudit = next(
+        run for run in latency["runs"] if run["contender"] == "rotaudit" and run["latency_ms"] == alert["latency_ms"]
+    )
+    assert alert["latency_ms"] == max(params["latency_ms"])
     assert alert["p99_s"] == rotaudit[alert["phase"]]["readable_s"]["p99"]
     assert any(line.startswith("| latency") for line in quick["markdown"].splitlines())
 
