@@ -117,9 +117,9 @@ def note(section: dict[str, Any]) -> str:
     return (
         f"*latency*: distinct rotation events sent to a running daemon ({p['pollers']} pollers, "
         f"{p['wait_time_s']} s long polls) and to the seed's consumer, {p['steady_events']:,} at {p['rate_per_s']:g}/s "
-        f"then {p['burst_events']:,} in back-to-back SendMessageBatch calls; from the send call's return to the "
-        f"first consistent read holding the item (polled every {1000 * p['poll_s']:g} ms, jittered); ratio is "
-        "rotaudit's p99 over the baseline's."
+        f"then {p['burst_events']:,} at once (SendMessageBatch calls, ten at a time); from the send call's return "
+        f"to the first consistent read holding the item (polled every {1000 * p['poll_s']:g} ms, jittered); ratio "
+        "is rotaudit's p99 over the baseline's."
     )
 
 
