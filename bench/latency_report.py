@@ -151,7 +151,7 @@ def table(section: dict[str, Any]) -> str:
 
 def detail(section: dict[str, Any]) -> list[str]:
     trips = section["emulator_round_trip_ms"]
-    calls = {run["contender"]: run["aws_calls_by_operation"] for run in section["runs"]}
+    calls = {f"{run['contender']}, {run['latency_ms']:g} ms": run["aws_calls_by_operation"] for run in section["runs"]}
     out = ["## Latency", "", table(section), ""]
     for latency, figures in trips.items():
         out += [f"Emulator round trips at {latency} added, one call at a time: {round_trip_line(figures)}.", ""]
