@@ -30,6 +30,10 @@ PERIOD_ATTRIBUTE = "period_bucket"
 # A week's items spread over this many index partitions: the hourly scan's rollup writes for 10,000 secrets
 # stay far below one partition's write throughput. Changing it re-buckets new items only: never change it.
 EVIDENCE_SHARDS = 8
+# The scan's daily rollups (written by daemon.scan.rollup, read by daemon.evidence): pk "rollup#<ARN>", sk the UTC
+# day, one attribute per run named "run#<run id>".
+ROLLUP_PREFIX = "rollup#"
+RUN_ATTRIBUTE_PREFIX = "run#"
 TTL_ATTRIBUTE = "expires_at"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

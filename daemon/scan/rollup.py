@@ -13,15 +13,11 @@ rewritten run twice. An hourly schedule puts 24 small maps in a day's item (abou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 from daemon.scan.report import AwsCaller
-from daemon.table import PERIOD_ATTRIBUTE, period_bucket, to_dynamo
-
-ROLLUP_PREFIX = "rollup#"
-RUN_ATTRIBUTE_PREFIX = "run#"
+from daemon.table import PERIOD_ATTRIBUTE, ROLLUP_PREFIX, RUN_ATTRIBUTE_PREFIX, period_bucket, to_dynamo
 
 
 def rollup_key(secret_arn: str, day: str) -> dict[str, str]:
@@ -48,13 +44,6 @@ def rollup_update(table: str, row: dict[str, Any], *, run_at_iso: str, max_age_d
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": to_dynamo({f":f{i}": value for i, value in enumerate(fields.values())}),
     }
-
-
-def run_entries(item: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A rollup item's (run id, entry) pairs."""
-    for name, value in item.items():
-        if name.startswith(RUN_ATTRIBUTE_PREFIX) and isinstance(value, dict):
-            yield name[len(RUN_ATTRIBUTE_PREFIX) :], value
 
 
 class RollupWriter:
