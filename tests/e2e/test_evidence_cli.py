@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import uuid
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.support.evidence import (
     EXPECTED_SECRETS,
     SINCE,
     UNTIL,
+    Figures,
     arn,
     at,
     write_history,
@@ -46,33 +46,6 @@ def evidence(endpoint: str, table: str, *args: str) -> str:
 
 def by_name(secrets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {s["secret_name"]: {k: v for k, v in s.items() if k not in ("secret_name", "secret_arn")} for s in secrets}
-
-
-class Figures(HTMLParser):
-    """The HTML's `data-figure` values and each `data-secret` row's `data-field` cells."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.figures: dict[str, str] = {}
-        self.rows: dict[str, dict[str, str]] = {}
-        self._open: tuple[str, str | None] | None = None
-        self._row = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if "data-secret" in found:
-            self._row = str(found["data-secret"])
-            self.rows[self._row] = {}
-        if "data-figure" in found:
-            self._open = ("figure", found["data-figure"])
-        elif "data-field" in found and self._row:
-            self._open = ("field", found["data-field"])
-
-    def handle_data(self, data: str) -> None:
-        if self._open:
-            kind, key = self._open
-            (self.figures if kind == "figure" else self.rows[self._row])[str(key)] = data.strip()
-            self._open = None
 
 
 def test_json_matches_the_hand_computed_history(endpoint: str, history: str) -> None:

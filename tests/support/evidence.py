@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 from typing import Any
 
 from daemon.audit import event_item
@@ -197,3 +198,30 @@ EXPECTED_FLEET: dict[str, Any] = {
 # (alpha 4, bravo 7, charlie 3); used: the 14 in-period rollups per secret and 12 of those items (not alpha's 06-30).
 EXPECTED_ITEMS_READ = 3 * 16 + 14
 EXPECTED_ITEMS_USED = 3 * 14 + 12
+
+
+class Figures(HTMLParser):
+    """The HTML's `data-figure` values and each `data-secret` row's `data-field` cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: dict[str, str] = {}
+        self.rows: dict[str, dict[str, str]] = {}
+        self._open: tuple[str, str | None] | None = None
+        self._row = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if "data-secret" in found:
+            self._row = str(found["data-secret"])
+            self.rows[self._row] = {}
+        if "data-figure" in found:
+            self._open = ("figure", found["data-figure"])
+        elif "data-field" in found and self._row:
+            self._open = ("field", found["data-field"])
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            kind, key = self._open
+            (self.figures if kind == "figure" else self.rows[self._row])[str(key)] = data.strip()
+            self._open = None
