@@ -19,23 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, lifecycle, results, scan
+from bench import evidence, ingest, lifecycle, results, scan
 from bench.contenders import clean_env
 from bench.harness import BenchError
 
-BENCHMARKS = ("ingest", "scan", "lifecycle")
+BENCHMARKS = ("ingest", "scan", "lifecycle", "evidence")
 FULL: dict[str, dict[str, Any]] = {
     "ingest": {"events": 2000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "scan": {"secrets": 10_000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "lifecycle": {"runs": 3, "messages": 2000, "idle_s": 3.0},
+    "evidence": {"secrets": [100, 400], "days": 120},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 60, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "scan": {"secrets": 150, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "lifecycle": {"runs": 1, "messages": 60, "idle_s": 0.5, "timeout_s": 60.0},
+    "evidence": {"secrets": [4, 8], "days": 20, "timeout_s": 60.0},
 }
 QUICK_OUT = results.BENCH_DIR / "out" / "quick" / "results.json"
-RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"ingest": ingest.run, "scan": scan.run, "lifecycle": lifecycle.run}
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ingest": ingest.run,
+    "scan": scan.run,
+    "lifecycle": lifecycle.run,
+    "evidence": evidence.run,
+}
 
 
 Outcome = tuple[dict[str, dict[str, Any]], dict[str, BenchError]]
