@@ -13,5 +13,6 @@ evidence-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium; }
 
 ## make test-evidence: the evidence HTML in headless Chromium, checked against the JSON output.
+## EVIDENCE_SCREENSHOT=deploy/evidence/report.png also keeps its screenshot (the README's).
 test-evidence: install evidence-tools
-	CHROMIUM=$$(command -v chromium) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_evidence_html.py
+	CHROMIUM=$$(command -v chromium) EVIDENCE_SCREENSHOT=$(EVIDENCE_SCREENSHOT) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_evidence_html.py

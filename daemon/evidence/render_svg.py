@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 WIDTH, HEIGHT = 680, 240
-MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP = 48, 56, 24
+MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP = 48, 56, 34
 
 
 def _fmt(value: float) -> str:
@@ -36,9 +36,9 @@ def bar_chart(
         )
     for i, (label, value) in enumerate(bars):
         h = plot_h * min(value, peak) / peak
-        x = MARGIN_LEFT + i * slot + slot * 0.15
+        w = min(slot * 0.7, 64.0)
+        x = MARGIN_LEFT + i * slot + (slot - w) / 2
         y = MARGIN_TOP + plot_h - h
-        w = slot * 0.7
         parts.append(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
             f'data-label="{escape(label)}" data-value="{value:g}">'
