@@ -36,6 +36,7 @@ from daemon.table import (
     ROLLUP_PREFIX,
     RUN_ATTRIBUTE_PREFIX,
     period_bucket,
+    run_entry,
     secret_pk,
     table_definition,
     to_dynamo,
@@ -44,7 +45,7 @@ from daemon.table import (
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 REPORT_DAYS = 90
-SCAN_ROW_SECRETS = 3  # secrets whose hourly scan rows are written too (they sit in the table, unread)
+SCAN_ROW_SECRETS = 2  # secrets whose hourly scan rows are written too (they sit in the table, unread)
 END = datetime(2026, 10, 1, tzinfo=UTC)
 
 
@@ -74,12 +75,8 @@ def history_items(n: int, days: int) -> list[dict[str, Any]]:
                 rotated = run_at
                 items += _rotation(arn, name, run_at, failed=n % 5 == 0 and day % 30 == 7)
             age = (run_at - rotated).total_seconds() / 86400
-            rollup[f"{RUN_ATTRIBUTE_PREFIX}{run_at:%Y%m%dT%H%M%SZ}"] = {
-                "at": utc_iso(run_at),
-                "status": "ok" if age <= 30 else "needs_rotation",
-                "age_days": Decimal(f"{age:.2f}"),
-                "max_age_days": 30,
-            }
+            status = "ok" if age <= 30 else "needs_rotation"
+            rollup[f"{RUN_ATTRIBUTE_PREFIX}{run_at:%Y%m%dT%H%M%SZ}"] = run_entry(status, Decimal(f"{age:.2f}"), 30)
             if n < SCAN_ROW_SECRETS:
                 row_sk = f"{utc_iso(run_at)}#scan#{run_at:%Y%m%dT%H%M%SZ}"
                 items.append({"pk": secret_pk(arn), "sk": row_sk, "kind": "scan", "secret_name": name})

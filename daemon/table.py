@@ -31,9 +31,23 @@ PERIOD_ATTRIBUTE = "period_bucket"
 # stay far below one partition's write throughput. Changing it re-buckets new items only: never change it.
 EVIDENCE_SHARDS = 8
 # The scan's daily rollups (written by daemon.scan.rollup, read by daemon.evidence): pk "rollup#<ARN>", sk the UTC
-# day, one attribute per run named "run#<run id>".
+# day, one attribute per run named "run#<run id>" holding "<status>|<age days>|<max age days>" (age empty when
+# unknown). A run id starts with its run's UTC time (`20260701T100000Z`).
 ROLLUP_PREFIX = "rollup#"
 RUN_ATTRIBUTE_PREFIX = "run#"
+
+
+def run_entry(status: str, age_days: object, max_age_days: int) -> str:
+    """A run's value in a rollup: compact, so a day of hourly runs stays under 1 KB (one write unit)."""
+    return f"{status}|{'' if age_days is None else age_days}|{max_age_days}"
+
+
+def run_time_iso(run_id: str) -> str:
+    """The UTC time a run id starts with, as `utc_iso` writes it."""
+    moment = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return utc_iso(moment)
+
+
 TTL_ATTRIBUTE = "expires_at"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

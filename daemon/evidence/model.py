@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from daemon.table import run_time_iso
+
 AGE_BINS_DAYS = (7, 14, 21, 30, 45, 60, 90)  # upper bounds; the last bin is "90 days and over"
 
 
@@ -56,11 +58,10 @@ class RunEntry:
     max_age_days: float
 
     @classmethod
-    def from_item(cls, entry: Mapping[str, Any]) -> RunEntry:
-        age = entry.get("age_days")
-        return cls(
-            str(entry["at"]), str(entry["status"]), None if age is None else float(age), float(entry["max_age_days"])
-        )
+    def parse(cls, run_id: str, value: str) -> RunEntry:
+        """A rollup's entry (`daemon.table.run_entry`) of the run `run_id`."""
+        status, age, limit = value.split("|")
+        return cls(run_time_iso(run_id), status, float(age) if age else None, float(limit))
 
     @property
     def over_age_days(self) -> float:

@@ -23,6 +23,7 @@ from daemon.table import (
     ROLLUP_PREFIX,
     RUN_ATTRIBUTE_PREFIX,
     from_dynamo,
+    run_time_iso,
     secret_pk,
     secret_shard,
     to_dynamo,
@@ -154,8 +155,7 @@ class PeriodReader:
                 name[len(RUN_ATTRIBUTE_PREFIX) :]: value
                 for name, value in item.items()
                 if name.startswith(RUN_ATTRIBUTE_PREFIX)
-                and isinstance(value, dict)
-                and self.since_iso <= str(value.get("at", "")) < self.until_iso
+                and self.since_iso <= run_time_iso(name[len(RUN_ATTRIBUTE_PREFIX) :]) < self.until_iso
             }
             if runs:
                 group.rollups.append(

@@ -21,7 +21,7 @@ class Built:
 
 
 def runs_of(group: SecretItems) -> list[RunEntry]:
-    return [RunEntry.from_item(entry) for rollup in group.rollups for entry in rollup["runs"].values()]
+    return [RunEntry.parse(run_id, entry) for rollup in group.rollups for run_id, entry in rollup["runs"].items()]
 
 
 async def build(

@@ -1,12 +1,13 @@
 """The scan's daily rollup: one item per secret per UTC day holding each run's verdict, for `rotaudit evidence`.
 
 Item: pk "rollup#<secret ARN>", sk "<YYYY-MM-DD>", kind "scan_rollup", secret_arn, secret_name, and
-`period_bucket` (the `by_period` index, `daemon.table`); then one attribute per run, "run#<run id>", a map
-{"at": run time, "status", "age_days" (when known), "max_age_days": the limit the run judged by}.
+`period_bucket` (the `by_period` index, `daemon.table`); then one attribute per run, "run#<run id>", holding
+"<status>|<age days>|<the limit the run judged by>" (`daemon.table.run_entry`; the run id starts with its time).
 
 Each run sets only its own attribute with UpdateItem, so the write is idempotent (a replica that takes a window over
 rewrites the same run with the same value) and replicas never race. Counters (`ADD runs :one`) would count a
-rewritten run twice. An hourly schedule puts 24 small maps in a day's item (about 2 KB). A quarter's report reads
+rewritten run twice. An hourly schedule puts 24 short strings in a day's item (under 1 KB: one write unit per
+update). A quarter's report reads
 ~90 of these per secret instead of ~2,160 scan rows.
 """
 
@@ -17,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from daemon.scan.report import AwsCaller
-from daemon.table import PERIOD_ATTRIBUTE, ROLLUP_PREFIX, RUN_ATTRIBUTE_PREFIX, period_bucket, to_dynamo
+from daemon.table import PERIOD_ATTRIBUTE, ROLLUP_PREFIX, RUN_ATTRIBUTE_PREFIX, period_bucket, run_entry, to_dynamo
 
 
 def rollup_key(secret_arn: str, day: str) -> dict[str, str]:
@@ -26,9 +27,7 @@ def rollup_key(secret_arn: str, day: str) -> dict[str, str]:
 
 def rollup_update(table: str, row: dict[str, Any], *, run_at_iso: str, max_age_days: int) -> dict[str, Any]:
     """The UpdateItem parameters that record one scan row (`daemon.scan.report.scan_row`) in its day's rollup."""
-    entry: dict[str, Any] = {"at": run_at_iso, "status": row["status"], "max_age_days": max_age_days}
-    if row.get("age_days") is not None:
-        entry["age_days"] = row["age_days"]
+    entry = run_entry(row["status"], row.get("age_days"), max_age_days)
     fields = {
         "kind": "scan_rollup",
         "secret_arn": row["secret_arn"],
