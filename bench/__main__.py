@@ -28,7 +28,7 @@ FULL: dict[str, dict[str, Any]] = {
     "ingest": {"events": 2000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "scan": {"secrets": 10_000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "lifecycle": {"runs": 3, "messages": 2000, "idle_s": 3.0},
-    "evidence": {"secrets": [100, 400], "days": 120},
+    "evidence": {"secrets": [50, 200], "days": 120},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 60, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},

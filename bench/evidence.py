@@ -8,7 +8,7 @@ rows themselves (which the report must not read). Then the report for the last 9
 prints the items and queries it read and its peak RSS. Two fleet sizes show what grows with the fleet and what
 does not; the README extrapolates to 10,000 secrets and a year.
 
-    .venv/bin/python -m bench.evidence [--secrets 100,400] [--days 120]
+    .venv/bin/python -m bench.evidence [--secrets 50,200] [--days 120]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def run(*, secrets: list[int], days: int = 120, timeout_s: float = 900.0, out_di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evidence", description=__doc__.splitlines()[0])
-    parser.add_argument("--secrets", default="100,400", help="fleet sizes, comma-separated")
+    parser.add_argument("--secrets", default="50,200", help="fleet sizes, comma-separated")
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--report", metavar="TABLE", help=argparse.SUPPRESS)  # the report process
     args = parser.parse_args(argv)

@@ -40,7 +40,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_quick_bench_exits_0_with_every_section(quick: dict[str, Any]) -> None:
     """The quick run succeeds and writes one results file holding the ingest, scan and lifecycle sections."""
     assert quick["code"] == 0, quick["stderr"][-3000:]
-    assert {"ingest", "scan", "lifecycle", "targets", "machine"} <= set(quick["results"])
+    assert {"ingest", "scan", "lifecycle", "evidence", "targets", "machine"} <= set(quick["results"])
     assert all(quick["results"][name]["parameters"]["quick"] is True for name in ("ingest", "scan", "lifecycle"))
 
 
@@ -87,6 +87,16 @@ def test_lifecycle_times_and_memory_are_positive(quick: dict[str, Any]) -> None:
     assert len(lifecycle["runs"]) == lifecycle["parameters"]["runs"]
     for key, value in lifecycle["median"].items():
         assert _positive(value), (key, value)
+
+
+def test_evidence_reads_the_same_per_secret_at_every_fleet_size(quick: dict[str, Any]) -> None:
+    """The evidence report read every seeded secret, the same number of items per secret at both fleet sizes."""
+    sizes = quick["results"]["evidence"]["sizes"]
+    assert [size["secrets_reported"] for size in sizes] == [size["secrets"] for size in sizes]
+    assert len({size["items_per_secret"] for size in sizes}) == 1
+    for size in sizes:
+        assert 0 < size["items_per_secret"] <= size["days"] + 7  # rollups of the weeks read, not 24 scan rows a day
+        assert _positive(size["peak_rss_mb"])
 
 
 def test_markdown_table_gives_every_target_a_verdict(quick: dict[str, Any]) -> None:
