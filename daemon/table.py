@@ -38,7 +38,7 @@ RUN_ATTRIBUTE_PREFIX = "run#"
 
 
 def run_entry(status: str, age_days: object, max_age_days: int) -> str:
-    """A run's value in a rollup: compact, so a day of hourly runs stays under 1 KB (one write unit)."""
+    """A run's value in a rollup: compact, so a day of hourly runs stays near 1 KB (one or two write units)."""
     return f"{status}|{'' if age_days is None else age_days}|{max_age_days}"
 
 

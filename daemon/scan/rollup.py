@@ -6,8 +6,7 @@ Item: pk "rollup#<secret ARN>", sk "<YYYY-MM-DD>", kind "scan_rollup", secret_ar
 
 Each run sets only its own attribute (an Update), so the write is idempotent (a replica that takes a window over
 rewrites the same run with the same value) and replicas never race. Counters (`ADD runs :one`) would count a
-rewritten run twice. An hourly schedule puts 24 short strings in a day's item (under 1 KB: one write unit per
-update). A quarter's report reads
+rewritten run twice. An hourly schedule puts 24 short strings in a day's item (about 1 KB). A quarter's report reads
 ~90 of these per secret instead of ~2,160 scan rows.
 """
 
