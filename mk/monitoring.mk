@@ -4,8 +4,9 @@
 # package is fetched with `apt-get download` and unpacked into the cache with `dpkg-deb -x`: nothing is installed
 # system-wide, no prometheus service is enabled or started, no dpkg lock is taken, and no dependency is pulled.
 
-MONITORING_CACHE ?= /var/cache/rotaudit/monitoring
-PROMTOOL ?= $(MONITORING_CACHE)/bin/promtool
+MONITORING_CACHE ?= $(ROTAUDIT_CACHE)/monitoring
+# A promtool on PATH (e.g. from a Prometheus install) is used as it is.
+PROMTOOL ?= $(or $(shell command -v promtool 2>/dev/null),$(MONITORING_CACHE)/bin/promtool)
 
 .PHONY: monitoring-tools test-monitoring
 DEPLOY_TESTS += test-monitoring
