@@ -19,22 +19,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, latency, lifecycle, results, scan
+from bench import evidence, ingest, latency, lifecycle, results, scan
 from bench.contenders import clean_env
 from bench.harness import BenchError
 
-BENCHMARKS = ("ingest", "scan", "lifecycle", "latency")
+BENCHMARKS = ("ingest", "scan", "lifecycle", "latency", "evidence")
 FULL: dict[str, dict[str, Any]] = {
     "ingest": {"events": 2000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "scan": {"secrets": 10_000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "lifecycle": {"runs": 3, "messages": 2000, "idle_s": 3.0},
     "latency": {"latencies": [0.0, 20.0], "rate_per_s": 10.0, "steady": 300, "burst": 200, "probe_samples": 50},
+    "evidence": {"secrets": [50, 200], "days": 120},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 60, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "scan": {"secrets": 150, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "lifecycle": {"runs": 1, "messages": 60, "idle_s": 0.5, "timeout_s": 60.0},
     "latency": {"latencies": [5.0], "steady": 10, "burst": 20, "probe_samples": 5, "timeout_s": 60.0},
+    "evidence": {"secrets": [4, 8], "days": 20, "timeout_s": 60.0},
 }
 QUICK_OUT = results.BENCH_DIR / "out" / "quick" / "results.json"
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -42,6 +44,7 @@ RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "scan": scan.run,
     "lifecycle": lifecycle.run,
     "latency": latency.run,
+    "evidence": evidence.run,
 }
 
 

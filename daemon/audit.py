@@ -18,7 +18,16 @@ from typing import Any
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, StartupError, TransientAwsError
 from daemon.events import RotationEvent
-from daemon.table import BY_NAME_INDEX, event_key, from_dynamo, secret_pk, to_dynamo, utc_iso
+from daemon.table import (
+    BY_NAME_INDEX,
+    PERIOD_ATTRIBUTE,
+    event_key,
+    from_dynamo,
+    period_bucket,
+    secret_pk,
+    to_dynamo,
+    utc_iso,
+)
 from daemon.timer import utc_now
 
 TRANSACTION_MAX_ITEMS = 100
@@ -47,6 +56,7 @@ def event_item(event: RotationEvent, recorded_at: datetime, message_id: str = ""
         "rotation_id": event.rotation_id,
         "event_time": utc_iso(event.event_time),
         "recorded_at": utc_iso(recorded_at),
+        PERIOD_ATTRIBUTE: period_bucket(event.secret_arn, utc_iso(event.event_time)),  # `rotaudit evidence`
     }
     optional = {
         "account": event.account,

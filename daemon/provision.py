@@ -63,6 +63,7 @@ async def _table(aws: Aws, name: str, sleep: Sleep) -> str:
             raise
     waiter = aws.client("dynamodb").get_waiter("table_exists")
     await waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    await _add_missing_indexes(aws, name, sleep)
     ttl = await aws.call("dynamodb", "describe_time_to_live", TableName=name)
     if ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         await aws.call(
@@ -73,6 +74,35 @@ async def _table(aws: Aws, name: str, sleep: Sleep) -> str:
         )
     await _enable_point_in_time_recovery(aws, name, sleep)
     return name
+
+
+async def _add_missing_indexes(aws: Aws, name: str, sleep: Sleep) -> None:
+    """Bring a table made by an older rotaudit up to the schema: create each index it lacks (`by_period` came later).
+
+    UpdateTable API reference: "You can create or delete only one global secondary index per UpdateTable
+    operation", its AttributeDefinitions "must include the key element(s) of the new index", and while the table is
+    UPDATING "you cannot issue another UpdateTable request": so one index per call, waiting for ACTIVE in between.
+    The index backfills in the background with the items that carry its key (older items lack `period_bucket`).
+    """
+    wanted = table_definition(name)
+    definitions = {d["AttributeName"]: d for d in wanted["AttributeDefinitions"]}
+    for index in wanted["GlobalSecondaryIndexes"]:
+        table = (await aws.call("dynamodb", "describe_table", TableName=name))["Table"]
+        if index["IndexName"] in {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}:
+            continue
+        keys = [definitions[k["AttributeName"]] for k in index["KeySchema"]]
+        await aws.call(
+            "dynamodb",
+            "update_table",
+            TableName=name,
+            AttributeDefinitions=keys,
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        for _ in range(int(PITR_WAIT_S)):
+            status = (await aws.call("dynamodb", "describe_table", TableName=name))["Table"]["TableStatus"]
+            if status == "ACTIVE":
+                break
+            await sleep(1.0)
 
 
 async def _enable_point_in_time_recovery(aws: Aws, name: str, sleep: Sleep) -> None:

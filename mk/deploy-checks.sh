@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mk/deploy-checks.sh [--ran WHAT] TARGET... — the deploy checks that `make test` and `make test-deploy` end with.
 #
-# Each TARGET (test-container, test-monitoring, test-terraform) is run with make when this machine can run it.
+# Each TARGET (test-container, test-evidence, test-monitoring, test-terraform) is run with make when this machine can run it.
 # Where it cannot (a laptop that is not Debian, not root, has no podman, terraform or promtool), the check is
 # skipped with a line saying what it needs and how to run it, and the run goes on. In CI (CI set and not false)
 # and as root on Debian nothing is skipped: every check runs, and a missing tool fails it there. The summary at
@@ -66,6 +66,13 @@ need_test_monitoring() {
     if [[ -x ${PROMTOOL:-} ]] || have promtool || { can_apt && have dpkg-deb; }; then return 0; fi
     need="promtool (it ships with Prometheus), on PATH or named by PROMTOOL"
     how="install Prometheus (e.g. brew install prometheus), then: make test-monitoring"
+    return 1
+}
+
+need_test_evidence() {
+    if [[ -n ${CHROMIUM:-} ]] || have chromium || can_apt; then return 0; fi
+    need="Chromium (Debian's chromium package, or any Chromium named by CHROMIUM) to render the evidence HTML"
+    how="install Chromium, then: CHROMIUM=/path/to/chromium make test-evidence"
     return 1
 }
 

@@ -11,6 +11,7 @@ from daemon import __version__
 from daemon.cli import dlq as cli_dlq
 from daemon.cli import doctor as cli_doctor
 from daemon.cli import emit as cli_emit
+from daemon.cli import evidence as cli_evidence
 from daemon.cli import history as cli_history
 from daemon.cli import provision as cli_provision
 from daemon.cli import run as cli_run
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=4566, help="emulator port (default 4566)")
     local.add_argument("--http-port", type=int, default=9108, help="daemon metrics/health port (default 9108)")
 
-    for group in (cli_scan, cli_dlq, cli_sync, cli_doctor):
+    for group in (cli_scan, cli_dlq, cli_sync, cli_doctor, cli_evidence):
         group.register(commands)
     return parser
 

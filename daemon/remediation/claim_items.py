@@ -7,7 +7,7 @@ from typing import Any
 
 from daemon.remediation.outcome import ACTING
 from daemon.remediation.state import Failure
-from daemon.table import secret_pk, to_dynamo, utc_iso
+from daemon.table import PERIOD_ATTRIBUTE, period_bucket, secret_pk, to_dynamo, utc_iso
 
 DUE_PK = "remediation-due"
 # Copied from the claim onto the history item.
@@ -53,6 +53,7 @@ def history_item(claim_item: dict[str, Any]) -> dict[str, Any]:
         "rotation_id": claim_item["rotation_id"],
         "event_time": claim_item["failed_at"],
         "status": claim_item.get("stage", ACTING),
+        PERIOD_ATTRIBUTE: period_bucket(claim_item["secret_arn"], claim_item["failed_at"]),  # `rotaudit evidence`
     }
     item.update({key: claim_item[key] for key in _HISTORY_FIELDS if claim_item.get(key) not in (None, "", [], {})})
     return item

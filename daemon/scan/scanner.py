@@ -39,6 +39,7 @@ from daemon.scan.report import (
     run_summary,
     scan_row,
 )
+from daemon.scan.rollup import RollupWriter
 from daemon.scan.rules import (
     PENDING_GRACE,
     ScanResult,
@@ -230,11 +231,12 @@ class Scanner:
         observers = [make(run_id) for make in self.observers]
         for observer in observers:
             await observer.start()
-        async with BatchWriter(self.aws, self.table, concurrency=self.write_concurrency) as writer:
+        rollups = RollupWriter(self.aws, self.table, max_age_days=self.max_age_days, concurrency=self.write_concurrency)
+        async with BatchWriter(self.aws, self.table, concurrency=self.write_concurrency) as writer, rollups:
             for scope in self.scopes:
                 try:
                     async with self.clients.open(scope) as listing:
-                        counts = await self._scan_scope(listing, run_id, run_at, writer, ages, observers)
+                        counts = await self._scan_scope(listing, run_id, run_at, (writer, rollups), ages, observers)
                 except AwsError as exc:
                     if exc.service not in ("secretsmanager", "sts"):
                         raise
@@ -253,11 +255,12 @@ class Scanner:
         listing: Aws,
         run_id: str,
         run_at: datetime,
-        writer: BatchWriter,
+        writers: tuple[BatchWriter, RollupWriter],
         ages: dict[tuple[str, str, str], float] | None,
         observers: Sequence[RunObserver] = (),
     ) -> tuple[int, int]:
         checked = flagged = 0
+        writer, rollups = writers
         async for entries in self._pages(listing):
             now = self.now()
             found = [SecretFacts.from_listing(e) for e in entries if tag_matches(e, self.tag_key, self.tag_value)]
@@ -276,6 +279,7 @@ class Scanner:
                 )
                 row = scan_row(facts, verdict, run_id=run_id, run_at=run_at, checked_at=now)
                 await writer.put(row)
+                await rollups.add(row, utc_iso(run_at))  # the day's rollup: what `rotaudit evidence` reads
                 for observer in observers:
                     await observer.row(row)
                 checked += 1

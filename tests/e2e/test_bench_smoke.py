@@ -41,7 +41,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_quick_bench_exits_0_with_every_section(quick: dict[str, Any]) -> None:
     """The quick run succeeds and writes one results file holding the ingest, scan, lifecycle and latency sections."""
     assert quick["code"] == 0, quick["stderr"][-3000:]
-    assert {"ingest", "scan", "lifecycle", "latency", "targets", "machine"} <= set(quick["results"])
+    assert {"ingest", "scan", "lifecycle", "latency", "evidence", "targets", "machine"} <= set(quick["results"])
     sections = ("ingest", "scan", "lifecycle", "latency")
     assert all(quick["results"][name]["parameters"]["quick"] is True for name in sections)
 
@@ -131,6 +131,16 @@ def test_latency_states_the_emulators_round_trips_and_the_alert_threshold(quick:
     assert alert["latency_ms"] == max(params["latency_ms"])
     assert alert["p99_s"] == rotaudit[alert["phase"]]["readable_s"]["p99"]
     assert any(line.startswith("| latency") for line in quick["markdown"].splitlines())
+
+
+def test_evidence_reads_the_same_per_secret_at_every_fleet_size(quick: dict[str, Any]) -> None:
+    """The evidence report read every seeded secret, the same number of items per secret at both fleet sizes."""
+    sizes = quick["results"]["evidence"]["sizes"]
+    assert [size["secrets_reported"] for size in sizes] == [size["secrets"] for size in sizes]
+    assert len({size["items_per_secret"] for size in sizes}) == 1
+    for size in sizes:
+        assert 0 < size["items_per_secret"] <= size["days"] + 7  # rollups of the weeks read, not 24 scan rows a day
+        assert _positive(size["peak_rss_mb"])
 
 
 def test_markdown_table_gives_every_target_a_verdict(quick: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from tests.support import ROOT
 
 SCRIPT = ROOT / "mk" / "deploy-checks.sh"
-TARGETS = ("test-container", "test-monitoring", "test-terraform")
+TARGETS = ("test-container", "test-evidence", "test-monitoring", "test-terraform")
 BASICS = ("bash", "dirname", "sed", "id", "uname")  # what the script and `deploy/local.sh tools` call
 TIMEOUT_S = 60
 
@@ -110,7 +110,8 @@ def test_mac_laptop_skips_every_deploy_check_and_says_how(machine: Machine) -> N
 
 
 def test_laptop_runs_the_checks_whose_tools_it_has(machine: Machine) -> None:
-    """With promtool, terraform and a provider mirror on a non-root Linux laptop, only the container is skipped."""
+    """With promtool, terraform and a provider mirror on a non-root Linux laptop, the container and Chromium's checks
+    are skipped."""
     machine.env |= {"ROTAUDIT_DEPLOY_UID": "1000", "ROTAUDIT_DEPLOY_KERNEL": "Linux"}
     machine.stub("promtool")
     machine.stub("terraform", "#!/bin/bash\necho 'Terraform v1.14.0'\n")
@@ -120,7 +121,7 @@ def test_laptop_runs_the_checks_whose_tools_it_has(machine: Machine) -> None:
     run = machine.run(*TARGETS)
     assert run.code == 0, run.stderr
     assert run.made == ["test-monitoring", "test-terraform"]
-    assert _skipped(run) == ["test-container"]
+    assert _skipped(run) == ["test-container", "test-evidence"]
     assert "needs root" in run.stdout
 
 

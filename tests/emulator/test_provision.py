@@ -8,6 +8,7 @@ from typing import Any
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.provision import provision
+from daemon.table import BY_PERIOD_GSI, BY_PERIOD_INDEX, PERIOD_ATTRIBUTE, table_definition
 from tests.support import REGION, boto
 
 
@@ -38,3 +39,22 @@ async def test_provision_waits_for_continuous_backups_to_become_available(endpoi
     described = boto("dynamodb", endpoint).describe_continuous_backups(TableName=made["table_name"])
     pitr = described["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+async def test_provision_adds_the_evidence_index_to_an_older_table(endpoint: str) -> None:
+    """A table made before `by_period` existed gets the index, its key attribute defined, the other indexes kept."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    older = table_definition(f"{prefix}-audit")
+    older["GlobalSecondaryIndexes"] = [i for i in older["GlobalSecondaryIndexes"] if i["IndexName"] != BY_PERIOD_INDEX]
+    older["AttributeDefinitions"] = [a for a in older["AttributeDefinitions"] if a["AttributeName"] != PERIOD_ATTRIBUTE]
+    boto("dynamodb", endpoint).create_table(**older)
+
+    async def nap(seconds: float) -> None:
+        pass
+
+    async with Aws(REGION, endpoint_url=endpoint) as aws:
+        await provision(aws, prefix, sleep=nap)
+    table = boto("dynamodb", endpoint).describe_table(TableName=f"{prefix}-audit")["Table"]
+    indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {i["IndexName"] for i in table_definition("x")["GlobalSecondaryIndexes"]}
+    assert indexes[BY_PERIOD_INDEX] == BY_PERIOD_GSI["KeySchema"]

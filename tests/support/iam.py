@@ -66,7 +66,7 @@ STACK_KMS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
 # The audit table's partitions each feature updates or deletes in (dynamodb:LeadingKeys), as IAM StringLike
 # patterns. tests/emulator/test_iam_partitions.py records the partitions the real code writes and holds them to this.
 LEADING_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
-    "scan": {"dynamodb:UpdateItem": ("lease#scan",)},
+    "scan": {"dynamodb:UpdateItem": ("lease#scan", "rollup#*")},
     "remediation": {
         "dynamodb:UpdateItem": ("remediation#*", "notify#*"),
         "dynamodb:DeleteItem": ("remediation-due", "notify#*"),

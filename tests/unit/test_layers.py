@@ -11,7 +11,7 @@ import pytest
 from tests.support import ROOT
 
 PACKAGE = ROOT / "daemon"
-FEATURES = frozenset({"remediation", "scan", "sync", "dlq", "findings", "doctor"})
+FEATURES = frozenset({"remediation", "scan", "sync", "dlq", "findings", "doctor", "evidence"})
 TOP = frozenset({"app", "features", "cli", "__main__"})
 MAX_LINES = 400
 
@@ -81,6 +81,7 @@ def _internal() -> list[Import]:
         ("daemon.table", "core"),
         ("daemon.scan.scanner", "feature:scan"),
         ("daemon.remediation.plan", "feature:remediation"),
+        ("daemon.evidence.reader", "feature:evidence"),
         ("daemon.cli.dlq", "top"),
         ("daemon.app", "top"),
         ("daemon.devtools.patches.sqs", "devtools"),

@@ -29,9 +29,9 @@ locals {
   managed_secrets_scanned = [for region in local.scan_regions : "arn:${local.partition}:secretsmanager:${region}:${local.account_id}:secret:*"]
 
   # The audit table's partitions that take UpdateItem and DeleteItem (dynamodb:LeadingKeys): the scan's window
-  # leases; remediation's claims, wake-ups and notification markers. Every other partition (events, scan rows and
-  # runs, history, sync records) is only ever put, read or queried.
-  update_partitions = concat(var.scan_enabled ? ["lease#scan"] : [], local.remediation_on ? ["remediation#*", "notify#*"] : [])
+  # leases and daily rollups; remediation's claims, wake-ups and notification markers. Every other partition (events,
+  # scan rows and runs, history, sync records) is only ever put, read or queried.
+  update_partitions = concat(var.scan_enabled ? ["lease#scan", "rollup#*"] : [], local.remediation_on ? ["remediation#*", "notify#*"] : [])
   delete_partitions = local.remediation_on ? ["remediation-due", "notify#*"] : []
 }
 
