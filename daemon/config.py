@@ -65,6 +65,8 @@ class Config:
     sync_interval_minutes: int = 15
     # DLQ gauges.
     dlq_poll_s: int = 60
+    # Open-failure gauges.
+    failures_refresh_s: float = 60.0
 
 
 SETTINGS: dict[str, tuple[Parser, str]] = {
@@ -102,6 +104,7 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "sync_pairs": (parse.sync_pairs, "ROTAUDIT_SYNC_PAIRS"),
     "sync_interval_minutes": (parse.int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
     "dlq_poll_s": (parse.int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
+    "failures_refresh_s": (parse.float_between(1, 3600), "ROTAUDIT_FAILURES_REFRESH_S"),
 }
 
 

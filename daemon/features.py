@@ -16,6 +16,9 @@ from daemon.aws import Aws
 from daemon.config import Config
 from daemon.dlq.metrics import DlqMetrics
 from daemon.dlq.monitor import DlqMonitor
+from daemon.failures.metrics import FailureMetrics
+from daemon.failures.store import FailureStore
+from daemon.failures.tracker import FailureTracker
 from daemon.metrics import Metrics
 from daemon.processor import EventHook
 from daemon.remediation.build import build_remediator
@@ -42,6 +45,12 @@ def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) 
     if dlq_url:
         monitor = DlqMonitor(aws, dlq_url, DlqMetrics(registry), poll_s=config.dlq_poll_s)
         features.jobs["dlq_monitor"] = monitor.run
+    # Open failures first: its item exists before remediation (the next hook) can escalate the failure.
+    failures = FailureTracker(
+        FailureStore(aws, config.audit_table), FailureMetrics(registry), refresh_s=config.failures_refresh_s
+    )
+    features.hooks.append(failures.on_event)
+    features.jobs["failures"] = failures.run
     if config.sync_pairs:
         syncer = Syncer.from_config(aws, config, SyncMetrics(registry))
         features.hooks.append(syncer.on_event)
@@ -50,6 +59,7 @@ def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) 
         remediator = build_remediator(
             aws, config, RemediationMetrics(registry), retry_base_s=config.remediation_retry_base_s
         )
+        remediator.escalated = lambda f: failures.needs_human(f.secret_arn, f.secret_name, f.failed_at)
         features.hooks.append(remediator.on_event)
         features.jobs["remediation"] = RetryJob(remediator, poll_s=config.remediation_poll_s).run
     if config.scan_enabled:
