@@ -49,34 +49,36 @@ class FailureTracker:
         at = utc_iso(event.event_time)
         if event.event_name in FAILURES:
             name = event.secret_name
-            await self._change(event.secret_arn, lambda s: record_failure(s, at, name=name), event.event_name)
+            await self._change(event.secret_arn, lambda s: record_failure(s, at, name=name), event.event_name, name)
         elif event.event_name == SUCCEEDED:
-            await self._change(event.secret_arn, lambda s: record_success(s, at), event.event_name)
+            await self._change(event.secret_arn, lambda s: record_success(s, at), event.event_name, event.secret_name)
 
     async def needs_human(self, secret_arn: str, secret_name: str, failed_at: datetime) -> None:
         """Remediation escalated the failure at `failed_at`: mark it (unless a success has closed it since)."""
         at = utc_iso(failed_at)
         await self._change(
-            secret_arn, lambda s: record_failure(s, at, name=secret_name, needs_human=True), "needs_human"
+            secret_arn, lambda s: record_failure(s, at, name=secret_name, needs_human=True), "needs_human", secret_name
         )
 
-    async def _change(self, secret_arn: str, decide: _Decide, cause: str) -> None:
+    async def _change(self, secret_arn: str, decide: _Decide, cause: str, name: str) -> None:
         try:
             change = await self.store.change(secret_arn, decide)
         except PermanentAwsError as exc:
             # Not worth a redelivery: the gauges miss this change, and rotaudit_aws_errors_total{kind="permanent"}
             # (an alert) says why.
-            self.log.error("failures.write_failed", error=str(exc), cause=cause, secret_arn=secret_arn)
+            self.log.error("failures.write_failed", error=str(exc), cause=cause, secret_name=name)
             return
         if change is None:
             return
         state = change.state
         if change.closed_since is not None and state.recovered_at is not None:
             self.metrics.recovery_seconds.observe(recovery_seconds(change.closed_since, state.recovered_at))
+        if cause == SUCCEEDED and change.closed_since is None:
+            return  # only the secret's newest success moved on: no open failure changed
         self.log.info(
             "failures.state_changed",
             cause=cause,
-            secret_name=state.secret_name,
+            secret_name=name,
             secret_arn=secret_arn,
             open=len(state.failed_at),
             needs_human=state.needs_human_at is not None,
