@@ -1,16 +1,20 @@
 """The open-failure items in the audit table: read one secret's state, commit a change to it, list what is open.
 
-Keys are `daemon.failures.state`'s. Every change is optimistic: the two items are read (consistently) with their
-`version`, the new state is decided, and one transaction writes both, each conditional on the version read (or on
-absence); a concurrent change cancels it and the change is decided again on a fresh read. So replicas handling
-the same secret's events at once never lose one, and a success and a late failure cannot interleave wrongly.
-The open partition holds only secrets with an open failure: listing it costs one Query, whatever the table holds.
+Keys are `daemon.failures.state`'s. Every change is optimistic, and first tried blind: assuming the common case
+(no open failure, no success at or after the event's time), one transaction writes the change conditional on
+exactly that. When the assumption is wrong (a duplicate, a repeat failure, a success closing failures) the two
+items are read consistently with their `version` (random: every write changes it), the change is decided on what
+is there, and one transaction writes both, each conditional on the version read (or on absence); a concurrent
+change cancels it and it is decided again on a fresh read. So replicas handling a secret's events at once never
+lose one, and a success and a late failure cannot interleave wrongly. The open partition holds only secrets with
+an open failure: listing it costs one Query, whatever the table holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +34,11 @@ class Stored:
     """A state as read, with the versions its writes are conditional on (0: the item is absent)."""
 
     state: SecretFailures
-    open_version: int = 0
-    recovered_version: int = 0
+    open_version: str = ""
+    recovered_version: str = ""
 
 
-def _open_item(state: SecretFailures, version: int, now: str) -> dict[str, Any]:
+def _open_item(state: SecretFailures, version: str, now: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         **open_key(state.secret_arn),
         "kind": "open_failure",
@@ -50,7 +54,7 @@ def _open_item(state: SecretFailures, version: int, now: str) -> dict[str, Any]:
     return item
 
 
-def _recovered_item(state: SecretFailures, version: int, now: str) -> dict[str, Any]:
+def _recovered_item(state: SecretFailures, version: str, now: str) -> dict[str, Any]:
     return {
         **recovered_key(state.secret_arn),
         "kind": "recovered",
@@ -61,14 +65,28 @@ def _recovered_item(state: SecretFailures, version: int, now: str) -> dict[str, 
     }
 
 
-def _condition(version: int) -> dict[str, Any]:
-    if version == 0:
+def _condition(version: str) -> dict[str, Any]:
+    """The item is as read: absent ("") or at that version."""
+    if not version:
         return {"ConditionExpression": "attribute_not_exists(pk)"}
     return {
         "ConditionExpression": "#v = :v",
         "ExpressionAttributeNames": {"#v": "version"},
         "ExpressionAttributeValues": to_dynamo({":v": version}),
     }
+
+
+def _recovered_before(at: str) -> dict[str, Any]:
+    """The blind path's assumption about the recovered item: absent, or a success older than `at`."""
+    return {
+        "ConditionExpression": "attribute_not_exists(pk) OR #r < :at",
+        "ExpressionAttributeNames": {"#r": "recovered_at"},
+        "ExpressionAttributeValues": to_dynamo({":at": at}),
+    }
+
+
+def _new_version() -> str:
+    return uuid.uuid4().hex
 
 
 class FailureStore:
@@ -90,7 +108,7 @@ class FailureStore:
             needs_human_at=opened.get("needs_human_at"),
             recovered_at=recovered.get("recovered_at"),
         )
-        return Stored(state, int(opened.get("version", 0)), int(recovered.get("version", 0)))
+        return Stored(state, str(opened.get("version", "")), str(recovered.get("version", "")))
 
     async def _get(self, key: dict[str, str]) -> dict[str, Any]:
         found = await self.aws.call(
@@ -102,6 +120,16 @@ class FailureStore:
         """Apply `decide` to the secret's state and commit it; the change made, or None when it changed nothing
         (a duplicate, a late failure already recovered). Raises TransientAwsError if concurrent changes keep
         winning, PermanentAwsError on anything AWS refuses."""
+        blind = decide(SecretFailures(secret_arn))
+        at = blind.state.recovered_at or blind.state.first_failed_at
+        if at is not None:
+            try:
+                await self._commit(Stored(SecretFailures(secret_arn)), blind.state, recovered_before=at)
+            except PermanentAwsError as exc:
+                if not _lost_race(exc):
+                    raise
+            else:
+                return blind
         for attempt in range(1, _ATTEMPTS + 1):
             stored = await self.read(secret_arn)
             change = decide(stored.state)
@@ -117,30 +145,27 @@ class FailureStore:
             return change
         raise TransientAwsError("dynamodb", "transact_write_items", "TransactionConflict", "kept changing")
 
-    async def _commit(self, stored: Stored, after: SecretFailures) -> None:
-        """One transaction: the open item put, deleted or checked; the recovered item put or checked."""
+    async def _commit(self, stored: Stored, after: SecretFailures, *, recovered_before: str = "") -> None:
+        """One transaction: the open item put, deleted or checked; the recovered item put or checked. Each is
+        conditional on the version read or, on the blind path (`recovered_before`), on the assumption made."""
         now = utc_iso(self.clock())
         before = stored.state
         parts: list[dict[str, Any]] = []
         key = {"TableName": self.table, "Key": to_dynamo(open_key(after.secret_arn))}
         if after.is_open:
-            item = _open_item(after, stored.open_version + 1, now)
-            parts.append({"Put": {"TableName": self.table, "Item": to_dynamo(item), **_condition(stored.open_version)}})
+            item = to_dynamo(_open_item(after, _new_version(), now))
+            parts.append({"Put": {"TableName": self.table, "Item": item, **_condition(stored.open_version)}})
         elif stored.open_version:
             parts.append({"Delete": {**key, **_condition(stored.open_version)}})
         else:
-            parts.append({"ConditionCheck": {**key, **_condition(0)}})
+            parts.append({"ConditionCheck": {**key, **_condition("")}})
+        key = {"TableName": self.table, "Key": to_dynamo(recovered_key(after.secret_arn))}
+        condition = _recovered_before(recovered_before) if recovered_before else _condition(stored.recovered_version)
         if after.recovered_at != before.recovered_at:
-            item = _recovered_item(after, stored.recovered_version + 1, now)
-            put = {"TableName": self.table, "Item": to_dynamo(item), **_condition(stored.recovered_version)}
-            parts.append({"Put": put})
+            item = to_dynamo(_recovered_item(after, _new_version(), now))
+            parts.append({"Put": {"TableName": self.table, "Item": item, **condition}})
         else:
-            check = {
-                "TableName": self.table,
-                "Key": to_dynamo(recovered_key(after.secret_arn)),
-                **_condition(stored.recovered_version),
-            }
-            parts.append({"ConditionCheck": check})
+            parts.append({"ConditionCheck": {**key, **condition}})
         await self.aws.call("dynamodb", "transact_write_items", TransactItems=parts)
 
     async def open_failures(self) -> list[dict[str, Any]]:
