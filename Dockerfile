@@ -6,21 +6,19 @@
 ARG BASE=python:3.11-slim
 
 FROM ${BASE} AS deps
-# Runtime dependencies only (no dev or emulator extras), pinned by the lock: this layer is reused until
-# pyproject.toml or the lock changes. The optional build secret `pip_cert` is a CA bundle for pip, for a
-# machine whose route to the package index goes through an intercepting proxy.
-COPY pyproject.toml requirements/lock.txt /src/
+# Runtime dependencies only (no dev or emulator extras), each pinned and its hash checked (requirements/runtime.txt,
+# written by `make lock`): this layer is reused until the lock changes. The optional build secret `pip_cert` is a
+# CA bundle for pip, for a machine whose route to the package index goes through an intercepting proxy.
+COPY requirements/runtime.txt /src/requirements/
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
     && python3 -m venv /opt/rotaudit \
-    && python3 -c 'import tomllib; print(*tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
-        > /src/runtime.txt \
-    && /opt/rotaudit/bin/pip install --quiet -c /src/lock.txt -r /src/runtime.txt
+    && /opt/rotaudit/bin/pip install --quiet --require-hashes -r /src/requirements/runtime.txt
 
 FROM deps AS build
-# The package itself (.dockerignore lets in only pyproject.toml, the lock, README.md and daemon/ without the dev
-# tools in daemon/devtools/, which pyproject.toml also leaves out of the wheel).
+# The package itself (.dockerignore lets in only pyproject.toml, the runtime lock, README.md, LICENSE and daemon/
+# without the dev tools in daemon/devtools/, which pyproject.toml also leaves out of the wheel).
 COPY . /src/
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
@@ -46,3 +44,14 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 ENTRYPOINT ["rotaudit"]
 CMD ["run"]
 COPY --from=build /opt/rotaudit /opt/rotaudit
+# OCI labels last, so a new commit changes only this step. deploy/container/build-image.sh passes the version (from
+# daemon/__init__.py, its one place) and the git commit; a plain `docker build` leaves them "unknown".
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="rotaudit" \
+      org.opencontainers.image.description="Keeps AWS Secrets Manager rotations honest: audits every rotation event exactly once." \
+      org.opencontainers.image.source="https://github.com/rotaudit/rotaudit" \
+      org.opencontainers.image.url="https://github.com/rotaudit/rotaudit" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"

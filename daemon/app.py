@@ -121,6 +121,7 @@ class Daemon:
                     max_attempts=config.aws_max_attempts,
                     pool_size=max(32, config.consumer_concurrency * 4 + config.max_in_flight // 5),
                     read_timeout_s=config.wait_time_s + 20,
+                    profile=config.aws_profile,
                 )
             )
             store = AuditStore(aws, config.audit_table)

@@ -15,13 +15,14 @@ from typing import Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials, AioRefreshableCredentials
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 from tenacity import (
@@ -35,7 +36,7 @@ from tenacity import (
 from daemon.errors import AwsError, PermanentAwsError, TransientAwsError
 from daemon.metrics import Metrics
 
-SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs", "cloudtrail")
+SERVICES = ("sqs", "dynamodb", "sns", "events", "secretsmanager", "sts", "ssm", "ecs", "cloudtrail", "securityhub")
 HOT_SERVICES = frozenset({"sqs", "dynamodb"})  # one call or more per message
 
 TRANSIENT_CODES = frozenset(
@@ -128,9 +129,13 @@ class Aws:
         read_timeout_s: float = 40.0,
         services: tuple[str, ...] = SERVICES,
         credentials: Mapping[str, str] | AioRefreshableCredentials | None = None,
+        profile: str = "",
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or None
+        # A named profile of the AWS config files (`--profile`); "" leaves botocore's default (AWS_PROFILE, else
+        # `default`). Given credentials take precedence over it, as they do in botocore.
+        self.profile = profile
         self.metrics = metrics if metrics is not None else Metrics()
         self.max_attempts = max_attempts
         self.max_retry_s = max_retry_s
@@ -154,7 +159,7 @@ class Aws:
         self._clients: dict[str, Any] = {}
 
     async def __aenter__(self) -> Aws:
-        session = get_session()
+        session = AioSession(profile=self.profile or None)
         if self._refreshing is not None:
             session.register_component("credential_provider", AioCredentialResolver([_Given(self._refreshing)]))
         for service in self._services:
@@ -206,6 +211,19 @@ class Aws:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
 
+def profile_region(profile: str = "") -> str:
+    """The region a profile of the AWS config files sets ('' when none), as the AWS CLI reads it.
+
+    `profile` "" means botocore's default profile (AWS_PROFILE, else `default`). Only the files are read here, no
+    network. Raises ValueError naming the profile when the config files have no such profile.
+    """
+    session = AioSession(profile=profile or None)
+    try:
+        return str(session.get_scoped_config().get("region") or "")
+    except ProfileNotFound:
+        raise ValueError(f"profile {session.profile!r} not found in the AWS config files") from None
+
+
 # -- credentials that renew themselves ----------------------------------------------------------------------
 
 CredentialsFetch = Callable[[], Awaitable[dict[str, str]]]
@@ -250,8 +268,21 @@ def iam_action(service: str, operation: str) -> str:
     return f"{service}:{name.removesuffix('Batch') if service == 'sqs' else name}"
 
 
+_NO_CREDENTIALS = frozenset({"NoCredentialsError", "PartialCredentialsError"})
+
+
+def explains(exc: AwsError) -> bool:
+    """Whether `explain` knows what to do about this error (else it only repeats it)."""
+    return exc.code in _DENIED | _NOT_FOUND | _NO_CREDENTIALS
+
+
 def explain(exc: AwsError, what: str, fix: str = "") -> str:
     """`what` failed, why, and what to change; never a payload."""
+    if exc.code in _NO_CREDENTIALS:
+        return (
+            f"{what}: no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile "
+            f"that has them with --profile or AWS_PROFILE (a named profile ignores the environment's keys) ({exc.code})"
+        )
     if exc.code in _DENIED:
         return f"{what}: permission missing: grant {iam_action(exc.service, exc.operation)} to this caller ({exc.code})"
     if exc.code in _NOT_FOUND:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config_values as parse
+from daemon.aws import profile_region
 from daemon.config_values import Parser, ScanTarget, SyncPair
 from daemon.errors import ConfigError
 
@@ -30,6 +31,7 @@ class Config:
     audit_table: str = ""
     dlq_url: str = ""
     aws_endpoint_url: str = ""
+    aws_profile: str = ""  # a profile of the AWS config files; "" means botocore's default (AWS_PROFILE, default)
     http_host: str = "0.0.0.0"
     http_port: int = 9108
     consumer_concurrency: int = 4
@@ -65,6 +67,8 @@ class Config:
     sync_interval_minutes: int = 15
     # DLQ gauges.
     dlq_poll_s: int = 60
+    # Security Hub findings (BatchImportFindings into this region's hub).
+    securityhub: bool = False
     # Open-failure gauges.
     failures_refresh_s: float = 60.0
 
@@ -104,8 +108,57 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "sync_pairs": (parse.sync_pairs, "ROTAUDIT_SYNC_PAIRS"),
     "sync_interval_minutes": (parse.int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
     "dlq_poll_s": (parse.int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
+    "securityhub": (parse.boolean, "ROTAUDIT_SECURITYHUB"),
     "failures_refresh_s": (parse.float_between(1, 3600), "ROTAUDIT_FAILURES_REFRESH_S"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AwsOptions:
+    """The AWS CLI's global options as `rotaudit` takes them (`--region`, `--profile`, `--endpoint-url`).
+
+    Each one set wins over its environment variable. Passing them (even all empty) also turns on the AWS CLI's last
+    resort for the region: the profile's `region` in the AWS config file, after AWS_REGION and AWS_DEFAULT_REGION.
+    """
+
+    region: str = ""
+    profile: str = ""
+    endpoint_url: str = ""
+
+
+def _aws_settings(env: Mapping[str, str], options: AwsOptions | None, problems: list[str]) -> dict[str, str]:
+    """aws_region, aws_endpoint_url and aws_profile, in the AWS CLI's order of precedence."""
+    given = options or AwsOptions()
+    profile = given.profile or env.get("AWS_PROFILE", "")
+    region, region_from = "", "region"
+    for value, name in (
+        (given.region, "--region"),
+        *((env.get(n, ""), n) for n in ("AWS_REGION", "AWS_DEFAULT_REGION")),
+    ):
+        if value:
+            region, region_from = value, name
+            break
+    if options is not None and (profile or not region):
+        try:
+            from_profile = profile_region(profile)  # also proves that a named profile exists
+        except ValueError as exc:
+            problems.append(f"{'--profile' if given.profile else 'AWS_PROFILE'}: {exc}")
+        else:
+            region, region_from = (region, region_from) if region else (from_profile, "the profile's region")
+    values = {"aws_profile": given.profile}  # botocore reads AWS_PROFILE itself
+    try:
+        values["aws_region"] = parse.region(region)
+        if not region:
+            where = ", --region or a profile's region" if options is not None else ""
+            problems.append(f"AWS_REGION: required (or AWS_DEFAULT_REGION{where})")
+    except ValueError as exc:
+        problems.append(f"{region_from}: {exc}")
+    endpoint_from = "--endpoint-url" if given.endpoint_url else "AWS_ENDPOINT_URL"
+    try:
+        values["aws_endpoint_url"] = parse.url(given.endpoint_url or env.get("AWS_ENDPOINT_URL", ""))
+    except ValueError as exc:
+        problems.append(f"{endpoint_from}: {exc}")
+    return values
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -132,8 +185,12 @@ def load_config(
     toml_path: Path | None = None,
     *,
     required: Iterable[str] = ("queue_url", "audit_table"),
+    aws: AwsOptions | None = None,
 ) -> Config:
-    """Build the `Config` from `environ` over `toml_path`; raise `ConfigError` naming every bad field."""
+    """Build the `Config` from `environ` over `toml_path`; raise `ConfigError` naming every bad field.
+
+    `aws`: the command line's AWS options (the CLI passes them); they win over the environment.
+    """
     env = os.environ if environ is None else environ
     problems: list[str] = []
     raw: dict[str, tuple[Any, str]] = {}
@@ -160,17 +217,7 @@ def load_config(
         elif key in values:
             problems.append(f"{SETTINGS[key][1]}: must not be empty")
 
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-    try:
-        values["aws_region"] = parse.region(region)
-        if not region:
-            problems.append("AWS_REGION: required (or AWS_DEFAULT_REGION)")
-    except ValueError as exc:
-        problems.append(f"AWS_REGION: {exc}")
-    try:
-        values["aws_endpoint_url"] = parse.url(env.get("AWS_ENDPOINT_URL", ""))
-    except ValueError as exc:
-        problems.append(f"AWS_ENDPOINT_URL: {exc}")
+    values.update(_aws_settings(env, aws, problems))
 
     defaults = {f.name: f.default for f in fields(Config)}
     drain_s = values.get("drain_timeout_s", defaults["drain_timeout_s"])
@@ -189,6 +236,16 @@ def load_config(
         raise ConfigError(problems)
     known = {f.name for f in fields(Config)}
     return Config(**{key: value for key, value in values.items() if key in known})
+
+
+def no_color(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether NO_COLOR (https://no-color.org) asks for output without colour: set and not empty."""
+    return bool((os.environ if environ is None else environ).get("NO_COLOR", ""))
+
+
+def dumb_terminal(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether TERM=dumb says the terminal cannot redraw a line in place (no progress bar then)."""
+    return (os.environ if environ is None else environ).get("TERM", "") == "dumb"
 
 
 def documented_settings() -> list[tuple[str, str]]:

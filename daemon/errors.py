@@ -20,7 +20,9 @@ from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_USAGE = 2  # a bad command line (argparse's own code)
 EXIT_STARTUP = 3
+EXIT_FINDINGS = 4  # `rotaudit report --fail-on`: the run found what the caller gates on (as Prowler exits 3)
 EXIT_FORCED = 130
 EXIT_CONFIG = 78
 

@@ -22,12 +22,15 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Configure structlog once for the process. `fmt` is auto | json | console."""
+def configure_logging(
+    level: str = "info", fmt: str = "auto", stream: TextIO | None = None, *, color: bool = True
+) -> None:
+    """Configure structlog once for the process. `fmt` is auto | json | console; colours only on a terminal, and
+    not when `color` is False (callers pass `not daemon.config.no_color()`: NO_COLOR)."""
     out = stream if stream is not None else sys.stderr
     pretty = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty()) if pretty else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=color and out.isatty()) if pretty else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

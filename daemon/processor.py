@@ -19,6 +19,7 @@ from daemon.errors import AwsError, TransientAwsError
 from daemon.events import Rejection, RotationEvent, parse_message
 from daemon.logs import get_logger
 from daemon.metrics import Metrics
+from daemon.probe import parse_probe, record_probe
 from daemon.timer import utc_now
 
 # A follow-up for an audited event (remediation, sync, ...). It runs for duplicates too, so that a
@@ -80,6 +81,10 @@ class Processor:
         for index, message in enumerate(messages):
             if message.sent_at is not None:
                 self.metrics.event_lag_seconds.observe(max(0.0, (now - message.sent_at).total_seconds()))
+            probe_id = parse_probe(message.body)
+            if probe_id is not None:  # `rotaudit doctor --probe`: recorded apart, never a rotation (daemon/probe.py)
+                dispositions[index] = await self._record_probe(probe_id, message)
+                continue
             parsed = parse_message(
                 message.body, allowed_accounts=self.allowed_accounts, allowed_regions=self.allowed_regions
             )
@@ -96,6 +101,15 @@ class Processor:
                 else:
                     dispositions[index] = await self._follow_up(event, result)
         return [d if d is not None else Disposition(Verdict.RETRY) for d in dispositions]
+
+    async def _record_probe(self, probe_id: str, message: Message) -> Disposition:
+        try:
+            await record_probe(self.store.aws, self.store.table, probe_id, message_id=message.message_id, now=utc_now())
+        except AwsError as exc:
+            self.log.warning("event.probe_write_failed", probe_id=probe_id, error=str(exc))
+            return Disposition(Verdict.RETRY, outcome="write_failed")
+        self.log.info("event.probe_recorded", probe_id=probe_id)
+        return Disposition(Verdict.DONE, outcome="probe")
 
     async def _record(
         self, messages: Sequence[Message], writes: list[tuple[int, RotationEvent]]

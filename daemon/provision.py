@@ -1,8 +1,9 @@
 """`rotaudit provision`: create, idempotently, the AWS resources the daemon runs on.
 
 The rotation-event queue with its DLQ (redrive), the audit table, the SNS topic, and EventBridge rules for
-rotation events (both CloudTrail detail-types) and `Secret Label Updated`, each targeting the queue through a
-queue policy that admits only those rules. `deploy/terraform` describes the same shapes.
+rotation events (both CloudTrail detail-types), `Secret Label Updated` and `rotaudit doctor --probe`'s probe
+(daemon/probe.py), each targeting the queue through a queue policy that admits only those rules.
+`deploy/terraform` describes the same shapes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError
 from daemon.events import API_CALL_EVENTS, ROTATION_EVENTS
+from daemon.probe import probe_pattern, probe_rule_name
 from daemon.table import TTL_ATTRIBUTE, table_definition
 from daemon.timer import Sleep
 
@@ -191,7 +193,11 @@ async def provision(aws: Aws, prefix: str, *, sleep: Sleep = asyncio.sleep) -> d
     label_rule_arn = await _rule(
         aws, label_rule_name, label_event_pattern(), queue_arn, dlq_arn, "Secrets Manager label moves to rotaudit"
     )
-    rules = [rule_arn, label_rule_arn]
+    probe_rule = probe_rule_name(prefix)
+    probe_rule_arn = await _rule(
+        aws, probe_rule, probe_pattern(), queue_arn, dlq_arn, "rotaudit doctor --probe: its probe events to rotaudit"
+    )
+    rules = [rule_arn, label_rule_arn, probe_rule_arn]
     # Whoever provisions may send (DLQ replays, the daemon's rejections when it runs as the same principal).
     senders = [principal_of(str((await aws.call("sts", "get_caller_identity"))["Arn"]))]
     for url, arn, sid in (
@@ -211,5 +217,7 @@ async def provision(aws: Aws, prefix: str, *, sleep: Sleep = asyncio.sleep) -> d
         "rule_arn": rule_arn,
         "label_rule_name": label_rule_name,
         "label_rule_arn": label_rule_arn,
+        "probe_rule_name": probe_rule,
+        "probe_rule_arn": probe_rule_arn,
         "region": aws.region,
     }

@@ -4,7 +4,7 @@
 #   up    start the emulator if nothing answers on the port, apply the module from a working copy (with the
 #         emulator provider settings of deploy/terraform/emulator/), seed three demo secrets
 #   test  the three scenarios: the schedule is what we configured, a rotation check (`rotaudit scan --once`)
-#         flags the right secrets, and the audit rows carry status and timestamp
+#         flags the right secrets, and the audit rows carry status and timestamp; then `rotaudit doctor`
 #   down  delete the demo secrets, destroy the stack, check nothing with the prefix is left, stop the emulator
 #         if `up` started it
 #   tools check that terraform and a provider mirror holding hashicorp/aws are here (`make terraform-tools`)
@@ -36,7 +36,11 @@ export GOGC=${GOGC:-400}
 # A CLI config that names a missing file only makes terraform warn on every command.
 if [[ -n ${TF_CLI_CONFIG_FILE:-} && ! -e $TF_CLI_CONFIG_FILE ]]; then unset TF_CLI_CONFIG_FILE; fi
 
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+# Seconds since the epoch: to the microsecond on bash 5 (EPOCHREALTIME; a comma in some locales), whole seconds on
+# macOS's bash 3.2, which has no EPOCHREALTIME (and under set -u would stop on it).
+now() {
+    if [[ -n ${EPOCHREALTIME:-} ]]; then printf '%s' "${EPOCHREALTIME/,/.}"; else date +%s; fi
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # step NAME COMMAND...: run, print the seconds it took; on failure show the command's log.
@@ -136,6 +140,15 @@ up() {
     printf '  %-24s %6s s\n' "up total" "$(since "$t0")"
 }
 
+# `rotaudit doctor` on the stack, configured from its outputs as the task is. Not --probe: ECS tasks never run on the
+# emulator, so no daemon would record the probe.
+run_doctor() {
+    output() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["value"])' "$DIR/outputs.json" "$1"; }
+    (cd "$ROOT" && ROTAUDIT_QUEUE_URL=$(output queue_url) ROTAUDIT_DLQ_URL=$(output dlq_url) \
+        ROTAUDIT_AUDIT_TABLE=$(output table_name) ROTAUDIT_SNS_TOPIC_ARN=$(output topic_arn) \
+        "$PY" -m daemon doctor --prefix "$PREFIX" --role-arn "$(output task_role_arn)")
+}
+
 run_tests() {
     local t0
     t0=$(now)
@@ -143,7 +156,9 @@ run_tests() {
     echo "local.sh test: stack '$PREFIX' on $ENDPOINT"
     mkdir -p "$DIR/logs"
     step "scenarios" helper scenarios --outputs "$DIR/outputs.json"
-    sed -n 's/^  \(PASS\|FAIL\)/  \1/p' "$DIR/logs/scenarios.log"
+    grep -E '^  (PASS|FAIL)' "$DIR/logs/scenarios.log" || true
+    step "doctor" run_doctor
+    grep -E '^[^ ]+ +(FAIL|WARN) ' "$DIR/logs/doctor.log" | sed 's/^/  /' || true
     printf '  %-24s %6s s\n' "test total" "$(since "$t0")"
 }
 
@@ -163,7 +178,7 @@ down() {
         fi
         local left=0
         step "nothing left behind" helper leftovers || left=$?
-        sed -n 's/^  \(clean\|left\)/  \1/p' "$DIR/logs/nothing-left-behind.log"
+        grep -E '^  (clean|left)' "$DIR/logs/nothing-left-behind.log" || true
         ((left == 0)) || exit "$left"
     else
         echo "  no emulator answers at $ENDPOINT: nothing to tear down"

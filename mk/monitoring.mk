@@ -5,9 +5,10 @@
 # installed system-wide, no prometheus service is enabled or started, no dpkg lock is taken, and no dependency is
 # pulled. The server runs only inside tests/deploy/test_prometheus_live.py, on a temporary directory and port.
 
-MONITORING_CACHE ?= /var/cache/rotaudit/monitoring
-PROMTOOL ?= $(MONITORING_CACHE)/bin/promtool
-PROMETHEUS ?= $(MONITORING_CACHE)/bin/prometheus
+MONITORING_CACHE ?= $(ROTAUDIT_CACHE)/monitoring
+# A promtool on PATH (e.g. from a Prometheus install) is used as it is.
+PROMTOOL ?= $(or $(shell command -v promtool 2>/dev/null),$(MONITORING_CACHE)/bin/promtool)
+PROMETHEUS ?= $(or $(shell command -v prometheus 2>/dev/null),$(MONITORING_CACHE)/bin/prometheus)
 
 .PHONY: monitoring-tools test-monitoring
 DEPLOY_TESTS += test-monitoring
@@ -26,9 +27,9 @@ $(PROMTOOL) $(PROMETHEUS):
 	cd "$$work" && apt-get download -qq -o APT::Sandbox::User=root prometheus; \
 	dpkg-deb -x prometheus_*.deb "$$work/root"; \
 	"$$work/root/usr/bin/promtool" --version | head -1; \
-	mkdir -p $(dir $(PROMTOOL)) $(dir $(PROMETHEUS)); \
-	mv "$$work/root/usr/bin/prometheus" $(PROMETHEUS); \
-	mv "$$work/root/usr/bin/promtool" $(PROMTOOL)
+	mkdir -p $(MONITORING_CACHE)/bin; \
+	mv "$$work/root/usr/bin/prometheus" $(MONITORING_CACHE)/bin/prometheus; \
+	mv "$$work/root/usr/bin/promtool" $(MONITORING_CACHE)/bin/promtool
 
 
 ## make test-monitoring: promtool check config/rules, promtool test rules, the metric-name cross-checks, and the

@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from daemon.audit import AuditStore
-from daemon.cli.common import open_aws
-from daemon.cli.output import json_default, print_table
-from daemon.config import load_config
+from daemon.cli.common import add_command, add_json_alias, load_settings, missing_table_named, open_aws, positive_int
+from daemon.cli.output import print_json, print_table
 from daemon.errors import EXIT_OK
 
 
 def register(commands: Any) -> None:
     """Add `history`; it sets `handler`: an async function of the parsed args returning an exit code."""
-    hist = commands.add_parser("history", help="a secret's audit items, newest first")
+    hist = add_command(
+        commands,
+        "history",
+        show_history,
+        help="a secret's audit items, newest first",
+        description="A secret's audit items, newest first: its rotation events, remediations, scans and syncs.\n"
+        "--output json: one object, {secret, table, items: [audit item, ...]}, each item as the table holds it.",
+        examples=(
+            "rotaudit history app/db",
+            "rotaudit history arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf --limit 20",
+            "rotaudit history app/db --output json | jq '.items[] | select(.kind == \"remediation\")'",
+        ),
+    )
     hist.add_argument("secret", help="secret name or ARN")
-    hist.add_argument("--json", action="store_true", help="one JSON array instead of a table")
-    hist.add_argument("--limit", type=int, default=100)
+    hist.add_argument("--limit", type=positive_int, default=100, help="at most N items (default 100)")
     hist.add_argument("--table", help="audit table (default: ROTAUDIT_AUDIT_TABLE)")
-    hist.add_argument("--config", type=Path)
-    hist.set_defaults(handler=show_history)
+    hist.add_argument("--config", type=Path, help="TOML file; environment variables override it")
+    add_json_alias(hist)
 
 
 async def show_history(args: argparse.Namespace) -> int:
-    config = load_config(toml_path=args.config, required=() if args.table else ("audit_table",))
+    config = load_settings(args, required=() if args.table else ("audit_table",))
+    table = args.table or config.audit_table
     async with open_aws(config, ("dynamodb",)) as aws:
-        items = await AuditStore(aws, args.table or config.audit_table).history(args.secret, limit=args.limit)
-    if args.json:
-        print(json.dumps(items, default=json_default, indent=2))
+        with missing_table_named(config, table):
+            items = await AuditStore(aws, table).history(args.secret, limit=args.limit)
+    if args.output == "json":
+        print_json({"secret": args.secret, "table": table, "items": items})
         return EXIT_OK
     if not items:
         print(f"no audit items for {args.secret}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -27,3 +28,8 @@ def json_default(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(value)
     raise TypeError(type(value).__name__)
+
+
+def print_json(value: Any) -> None:
+    """`--output json`: one JSON document on stdout, indented (as the AWS CLI prints), audit-table values converted."""
+    print(json.dumps(value, default=json_default, indent=2))

@@ -1,28 +1,42 @@
-"""`rotaudit provision`: create (idempotently) the queue, DLQ, table, topic and rules; print them as JSON."""
+"""`rotaudit provision`: create (idempotently) the queue, DLQ, table, topic and rules; print what it made."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from daemon.cli.common import open_aws
-from daemon.config import load_config
+from daemon.cli.common import add_command, load_settings, open_aws
+from daemon.cli.output import print_json, print_table
 from daemon.errors import EXIT_OK
 from daemon.provision import provision
 
 
 def register(commands: Any) -> None:
     """Add `provision`; it sets `handler`: an async function of the parsed args returning an exit code."""
-    prov = commands.add_parser("provision", help="create the queue, DLQ, table, topic and rules; print them as JSON")
+    prov = add_command(
+        commands,
+        "provision",
+        provision_resources,
+        help="create the queue, DLQ, table, topic and rules (idempotent)",
+        description="Create, or find as they are, the event queue and its DLQ, the audit table, the SNS topic and "
+        "the EventBridge rules, all named PREFIX-*; print their names, URLs and ARNs (the keys Terraform outputs).\n"
+        "--output json: one object, {queue_url, dlq_url, table_name, topic_arn, ...}.",
+        examples=(
+            "rotaudit provision --prefix rotaudit --region eu-west-1",
+            "rotaudit provision --output json | jq -r .queue_url",
+        ),
+    )
     prov.add_argument("--prefix", default="rotaudit", help="name prefix for every resource (default: rotaudit)")
-    prov.add_argument("--config", type=Path)
-    prov.set_defaults(handler=provision_resources)
+    prov.add_argument("--config", type=Path, help="TOML file; environment variables override it")
 
 
 async def provision_resources(args: argparse.Namespace) -> int:
-    config = load_config(toml_path=args.config, required=())
+    config = load_settings(args)
     async with open_aws(config, ("sqs", "dynamodb", "sns", "events", "sts")) as aws:
-        print(json.dumps(await provision(aws, args.prefix), indent=2))
+        made = await provision(aws, args.prefix)
+    if args.output == "json":
+        print_json(made)
+    else:
+        print_table(("RESOURCE", "VALUE"), sorted((key, str(value)) for key, value in made.items()))
     return EXIT_OK

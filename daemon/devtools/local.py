@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from daemon.aws import Aws
-from daemon.config import load_config
+from daemon.config import load_config, no_color
 from daemon.emit import build_event, publish
 from daemon.errors import EXIT_FAILURE, PermanentAwsError, StartupError
 from daemon.logs import configure_logging
@@ -106,7 +106,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
     if importlib.util.find_spec("moto") is None:  # the emulator imports moto only as it starts
         print("rotaudit local needs moto, the emulator extra: pip install -e '.[emulator]'", file=sys.stderr)
         return EXIT_FAILURE
-    configure_logging("info", "auto")
+    configure_logging("info", "auto", color=not no_color())
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -145,8 +145,8 @@ async def run_local(host: str, port: int, http_port: int) -> int:
                     f"--table-name {resources['table_name']} --output table "
                     "--query 'Items[?secret_name].[kind.S,secret_name.S,"
                     "event_name.S||status.S,rotation_id.S||run_id.S]'",
-                    f"  history:  {creds} AWS_REGION={DEMO_REGION} AWS_ENDPOINT_URL={endpoint} "
-                    f".venv/bin/rotaudit history {STALE} --table {resources['table_name']}",
+                    f"  history:  {creds} .venv/bin/rotaudit history {STALE} --table {resources['table_name']} "
+                    f"--region {DEMO_REGION} --endpoint-url {endpoint}",
                     "  Ctrl-C stops everything.",
                     "",
                 ]
@@ -154,7 +154,7 @@ async def run_local(host: str, port: int, http_port: int) -> int:
             flush=True,
         )
         config = load_config({**os.environ, **env})
-        configure_logging(config.log_level, config.log_format)
+        configure_logging(config.log_level, config.log_format, color=not no_color())
         return await Daemon(config).run()
     finally:
         emulator.stop()

@@ -6,13 +6,14 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Sequence
 
 from daemon.aws import Aws
 from daemon.config import Config
 from daemon.remediation.budget import AttemptLedger
 from daemon.remediation.claims import ClaimStore
 from daemon.remediation.metrics import RemediationMetrics
-from daemon.remediation.notify import Notifier
+from daemon.remediation.notify import NoticeListener, Notifier
 from daemon.remediation.plan import RETRY_BASE_S, RETRY_CAP_S
 from daemon.remediation.remediator import Remediator
 from daemon.remediation.world import World
@@ -34,6 +35,7 @@ def build_remediator(
     retry_base_s: float = RETRY_BASE_S,
     retry_cap_s: float = RETRY_CAP_S,
     world: World | None = None,
+    notice_listeners: Sequence[NoticeListener] = (),
 ) -> Remediator:
     """The remediator the settings describe; `holder` names this replica on its claims (default: host/pid/random)."""
     holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
@@ -43,7 +45,15 @@ def build_remediator(
         config,
         claims=ClaimStore(aws, table, holder=holder, lease_s=lease_s, clock=clock),
         attempts=AttemptLedger(aws, table, clock=clock),
-        notifier=Notifier(aws, table, config.sns_topic_arn, metrics, clock=clock, stale_after_s=NOTICE_STALE_S),
+        notifier=Notifier(
+            aws,
+            table,
+            config.sns_topic_arn,
+            metrics,
+            clock=clock,
+            stale_after_s=NOTICE_STALE_S,
+            listeners=notice_listeners,
+        ),
         metrics=metrics,
         clock=clock,
         rng=rng,

@@ -14,7 +14,7 @@ says no other live replica is sending it, and the marker may be its own write wh
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -95,6 +95,11 @@ class Notification:
         }
 
 
+# Told of every notification `send` is asked for, before SNS and whether or not a topic is set (Security Hub
+# findings, wired in `daemon.features`). Idempotent, and never raising: a listener's trouble is its own.
+NoticeListener = Callable[[Notification], Awaitable[None]]
+
+
 class Notifier:
     """Publishes notifications to one topic, each at most once (barring a crash mid-send)."""
 
@@ -107,7 +112,9 @@ class Notifier:
         *,
         clock: Clock,
         stale_after_s: float,
+        listeners: Sequence[NoticeListener] = (),
     ) -> None:
+        self.listeners = tuple(listeners)
         self.aws = aws
         self.table = table
         self.topic_arn = topic_arn
@@ -126,6 +133,8 @@ class Notifier:
             "secret_name": notification.secret_name,
             "rotation_id": notification.rotation_id,
         }
+        for listener in self.listeners:
+            await listener(notification)
         if not self.topic_arn:
             self.log.warning("notify.skipped", reason="no_topic", **ids)
             return Delivery.NO_TOPIC

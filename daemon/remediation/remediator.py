@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,7 +110,6 @@ class Remediator:
         self.retry = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s}
         self.log = get_logger("remediation")
         self.recovery = Recovery(world, claims, notifier, metrics)
-        self.escalated: Callable[[Failure], Awaitable[None]] | None = None  # told of each needs_human (features)
 
     # --- entry points ---------------------------------------------------------------------------------------
     async def on_event(self, event: RotationEvent, outcome: Outcome) -> None:
@@ -333,8 +331,6 @@ class Remediator:
             Kind(box["kind"]), failure.secret_arn, failure.secret_name, failure.rotation_id, box["details"]
         )
         try:
-            if notification.kind is Kind.NEEDS_HUMAN and self.escalated is not None:
-                await self.escalated(failure)  # before the notice: a failed mark is retried with the outbox
             await self.notifier.send(notification, claimed=True)
         except AwsError as exc:
             self.log.warning("remediation.notify_failed", error=str(exc), **_failure_ids(failure))

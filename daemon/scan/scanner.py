@@ -16,9 +16,9 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -58,6 +58,17 @@ VersionDates = tuple[datetime | None, datetime | None]  # AWSCURRENT's and AWSPE
 _GONE = datetime.min.replace(tzinfo=UTC)  # the secret vanished between the list call and the lookup
 
 
+class RunObserver(Protocol):
+    """Follows one run (Security Hub findings, wired in `daemon.features`): each row as written, then the end."""
+
+    async def start(self) -> None: ...
+    async def row(self, row: dict[str, Any]) -> None: ...
+    async def finish(self) -> None: ...
+
+
+ObserverFactory = Callable[[str], RunObserver]  # run id -> the run's observer
+
+
 class Scanner:
     """The scan job: `run(stop)` on the schedule (one run per window across replicas), `run_once()` now."""
 
@@ -81,8 +92,10 @@ class Scanner:
         sleep: Sleep = asyncio.sleep,
         replica_id: str = "",
         connect: Connect | None = None,
+        observers: Sequence[ObserverFactory] = (),
     ) -> None:
         self.aws = aws
+        self.observers = tuple(observers)
         self.table = table
         self.schedule = parse_schedule(schedule) if isinstance(schedule, str) else schedule
         self.tag = tag
@@ -214,11 +227,14 @@ class Scanner:
         done: list[str] = []
         failed: list[str] = []
         ages: dict[tuple[str, str, str], float] | None = {} if self.metrics.ages is not None else None
+        observers = [make(run_id) for make in self.observers]
+        for observer in observers:
+            await observer.start()
         async with BatchWriter(self.aws, self.table, concurrency=self.write_concurrency) as writer:
             for scope in self.scopes:
                 try:
                     async with self.clients.open(scope) as listing:
-                        counts = await self._scan_scope(listing, run_id, run_at, writer, ages)
+                        counts = await self._scan_scope(listing, run_id, run_at, writer, ages, observers)
                 except AwsError as exc:
                     if exc.service not in ("secretsmanager", "sts"):
                         raise
@@ -227,6 +243,8 @@ class Scanner:
                     continue
                 checked, flagged = checked + counts[0], flagged + counts[1]
                 done.append(scope.label)
+        for observer in observers:
+            await observer.finish()
         outcome = "partial" if failed else "succeeded"
         return ScanResult(run_id, outcome, checked, flagged, started, self.now(), tuple(done), tuple(failed), ages)
 
@@ -237,6 +255,7 @@ class Scanner:
         run_at: datetime,
         writer: BatchWriter,
         ages: dict[tuple[str, str, str], float] | None,
+        observers: Sequence[RunObserver] = (),
     ) -> tuple[int, int]:
         checked = flagged = 0
         async for entries in self._pages(listing):
@@ -257,6 +276,8 @@ class Scanner:
                 )
                 row = scan_row(facts, verdict, run_id=run_id, run_at=run_at, checked_at=now)
                 await writer.put(row)
+                for observer in observers:
+                    await observer.row(row)
                 checked += 1
                 flagged += verdict.status is Status.NEEDS_ROTATION
                 if ages is not None and (age_s := row_age_s(row)) is not None:

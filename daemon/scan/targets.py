@@ -66,4 +66,5 @@ class ScopeClients:
             max_attempts=self.aws.max_attempts,
             services=("secretsmanager",),
             credentials=credentials,
+            profile=self.aws.profile,
         )

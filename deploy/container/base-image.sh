@@ -23,7 +23,10 @@ changes=(
     --change 'CMD ["python3"]'
 )
 
-key=$(printf '%s\n' "$suite" "$packages" "${dpkg_opts[@]}" "${changes[@]}" | sha1sum | cut -c1-12)
+# sha1sum is GNU coreutils; macOS has shasum, which prints the same.
+sha1=(sha1sum)
+command -v sha1sum >/dev/null || sha1=(shasum -a 1)
+key=$(printf '%s\n' "$suite" "$packages" "${dpkg_opts[@]}" "${changes[@]}" | "${sha1[@]}" | cut -c1-12)
 ref=localhost/rotaudit-base:$suite-$key
 tarball=$cache/base-$suite-$key.tar
 

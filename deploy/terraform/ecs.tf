@@ -26,10 +26,11 @@ locals {
     length(var.allowed_accounts) > 0 ? { ROTAUDIT_ALLOWED_ACCOUNTS = join(",", distinct(concat(var.allowed_accounts, local.forwarding_accounts))) } : {},
     length(var.sync_pairs) > 0 ? { ROTAUDIT_SYNC_PAIRS = jsonencode(var.sync_pairs) } : {},
     length(var.scan_targets) > 0 ? { ROTAUDIT_SCAN_TARGETS = jsonencode(var.scan_targets) } : {},
+    var.securityhub_findings ? { ROTAUDIT_SECURITYHUB = "true" } : {},
   )
   environment = merge(local.managed_environment, var.extra_environment)
   # Settings the task role is derived from: never through extra_environment, whatever the defaults leave out.
-  role_settings = ["ROTAUDIT_SYNC_PAIRS", "ROTAUDIT_SCAN_TARGETS", "ROTAUDIT_SCAN_ENABLED", "ROTAUDIT_REMEDIATION_MODE", "ROTAUDIT_SCAN_TAG"]
+  role_settings = ["ROTAUDIT_SYNC_PAIRS", "ROTAUDIT_SCAN_TARGETS", "ROTAUDIT_SCAN_ENABLED", "ROTAUDIT_REMEDIATION_MODE", "ROTAUDIT_SCAN_TAG", "ROTAUDIT_SECURITYHUB"]
 
   # The Dockerfile's HEALTHCHECK: ECS honours only the task definition's.
   health_command = "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ROTAUDIT_HTTP_PORT', '9108'), timeout=4)"

@@ -24,6 +24,12 @@ locals {
     "detail-type" = ["Secret Label Updated"]
   }
 
+  # `rotaudit doctor --probe` sends its own event (AWS refuses aws.* sources in PutEvents); daemon/probe.py.
+  probe_event_pattern = {
+    "source"      = ["rotaudit.doctor"]
+    "detail-type" = ["rotaudit doctor probe"]
+  }
+
   event_rules = {
     rotation = {
       name        = "${var.name_prefix}-rotation-events"
@@ -34,6 +40,11 @@ locals {
       name        = "${var.name_prefix}-label-updated"
       description = "Secrets Manager label moves to rotaudit"
       pattern     = local.label_event_pattern
+    }
+    probe = {
+      name        = "${var.name_prefix}-doctor-probe"
+      description = "rotaudit doctor --probe: its probe events to rotaudit"
+      pattern     = local.probe_event_pattern
     }
   }
 }

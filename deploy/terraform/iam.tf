@@ -270,6 +270,27 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # Security Hub findings (securityhub_findings): import this account's findings with the default product ARN, and
+  # read back which of them are open. Service Authorization Reference: BatchImportFindings acts on the "product"
+  # resource, GetFindings on the "hub".
+  dynamic "statement" {
+    for_each = var.securityhub_findings ? [1] : []
+    content {
+      sid       = "ImportSecurityHubFindings"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = ["arn:${local.partition}:securityhub:${var.region}:${local.account_id}:product/${local.account_id}/default"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.securityhub_findings ? [1] : []
+    content {
+      sid       = "ReadSecurityHubFindings"
+      actions   = ["securityhub:GetFindings"]
+      resources = ["arn:${local.partition}:securityhub:${var.region}:${local.account_id}:hub/default"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [1]
     content {

@@ -33,6 +33,12 @@ output "label_rule_name" {
 output "label_rule_arn" {
   value = aws_cloudwatch_event_rule.this["label"].arn
 }
+output "probe_rule_name" {
+  value = aws_cloudwatch_event_rule.this["probe"].name
+}
+output "probe_rule_arn" {
+  value = aws_cloudwatch_event_rule.this["probe"].arn
+}
 output "region" {
   value = var.region
 }
@@ -65,8 +71,8 @@ output "event_bus_arn" {
   value       = local.event_bus_arn
 }
 output "event_patterns" {
-  description = "The rules' event patterns (rule key -> JSON), for modules/forward-events."
-  value       = { for key, rule in local.event_rules : key => jsonencode(rule.pattern) }
+  description = "The rules' event patterns (rule key -> JSON), for modules/forward-events (not the doctor's probe)."
+  value       = { for key, rule in local.event_rules : key => jsonencode(rule.pattern) if key != "probe" }
 }
 output "event_sources" {
   description = "Where modules/forward-events must run: one instance per (account, region)."

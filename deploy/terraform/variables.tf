@@ -291,3 +291,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "securityhub_findings" {
+  description = "ROTAUDIT_SECURITYHUB: import findings (secrets needing rotation, failed rotations, escalations) into this region's Security Hub. On: the task role may call securityhub:BatchImportFindings on this account's default product and securityhub:GetFindings on its hub. Security Hub must be enabled in the region."
+  type        = bool
+  default     = false
+}

@@ -169,7 +169,7 @@ class Run:
     def _provision(self, emulator_url: str) -> dict[str, str]:
         prefix = f"chaos{uuid.uuid4().hex[:8]}"
         env = clean_env(AWS_ENDPOINT_URL=emulator_url)
-        argv = [sys.executable, "-m", "daemon", "provision", "--prefix", prefix]
+        argv = [sys.executable, "-m", "daemon", "provision", "--prefix", prefix, "--output", "json"]
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise ChaosError(f"rotaudit provision exited {done.returncode}: {done.stderr.strip()[-500:]}")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon import __version__
 from daemon.aws import Aws
 from daemon.devtools.emulator import Emulator
 from daemon.emit import build_event
@@ -167,6 +168,21 @@ def test_image_config_runs_the_daemon_as_pid_1_non_root(image: str) -> None:
     assert "/healthz" in healthcheck["Test"][-1]
     assert "9108/tcp" in config["ExposedPorts"]
     assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(config["Env"])
+
+
+def test_image_carries_oci_labels(image: str) -> None:
+    """The OCI labels name the source, the licence, daemon/__init__.py's version and the commit built from."""
+    labels = json.loads(_podman("image", "inspect", "--format", "{{json .Config.Labels}}", image).stdout)
+    oci = {key.removeprefix("org.opencontainers.image."): value for key, value in labels.items()}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    commit = head.stdout.strip()
+    assert oci["source"] == "https://github.com/rotaudit/rotaudit"
+    assert oci["licenses"] == "Apache-2.0"
+    assert oci["title"] == "rotaudit"
+    assert oci["description"]
+    assert oci["version"] == __version__
+    # build-image.sh marks a tree with uncommitted changes to the image's inputs as <commit>-dirty.
+    assert oci["revision"] in (commit, f"{commit}-dirty")
 
 
 def test_image_holds_runtime_dependencies_only(image: str) -> None:

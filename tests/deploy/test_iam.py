@@ -54,6 +54,7 @@ DEPLOYMENTS: dict[str, tuple[Deployment, dict[str, Any]]] = {
             automation_documents=True,
             secrets_kms=True,
             stack_kms=True,
+            securityhub=True,
         ),
         {
             "rotation_function_arns": ROTATION_FUNCTIONS,
@@ -65,6 +66,7 @@ DEPLOYMENTS: dict[str, tuple[Deployment, dict[str, Any]]] = {
             "automation_document_arns": [f"arn:aws:ssm:{REGION}:{ACCOUNT}:automation-definition/restart:$DEFAULT"],
             "secrets_kms_key_arns": [KEY],
             "kms_key_arn": KEY,
+            "securityhub_findings": True,
         },
     ),
     "dry_run_sync": (
@@ -195,3 +197,17 @@ def test_only_unscopable_actions_name_every_resource(policies: dict[str, dict[st
             assert actions <= UNSCOPED, actions
         if any(action.startswith("kms:") for action in actions):
             assert "kms:ViaService" in statement["Condition"]["StringEquals"], statement
+
+
+@pytest.mark.parametrize("name", list(DEPLOYMENTS))
+def test_security_hub_is_held_to_this_accounts_product_and_hub(policies: dict[str, dict[str, Any]], name: str) -> None:
+    """Findings are imported only through this account's default product and read only from its hub; neither
+    without securityhub_findings."""
+    policy, deployment = policies[name], DEPLOYMENTS[name][0]
+    imports = resources_for(policy, "securityhub:BatchImportFindings")
+    reads = resources_for(policy, "securityhub:GetFindings")
+    if not deployment.securityhub:
+        assert (imports, reads) == ([], [])
+        return
+    assert imports == [({f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"}, {})]
+    assert reads == [({f"arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default"}, {})]

@@ -29,6 +29,7 @@ from daemon.config import load_config
 from daemon.emit import build_event
 from daemon.events import RotationEvent, parse_message
 from daemon.metrics import Metrics
+from daemon.probe import probe_pattern
 from daemon.provision import MAX_RECEIVE_COUNT, label_event_pattern, rotation_event_pattern
 from daemon.table import table_definition
 from daemon.trail import check_cloudtrail
@@ -96,7 +97,11 @@ def provisioned(stack: Stack) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTAUDIT_")}
     env |= {"AWS_ENDPOINT_URL": stack.endpoint, "AWS_REGION": REGION}
     done = subprocess.run(
-        rotaudit_cmd("provision", "--prefix", f"{stack.prefix}p"), env=env, capture_output=True, text=True, timeout=120
+        rotaudit_cmd("provision", "--prefix", f"{stack.prefix}p", "--output", "json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
@@ -208,7 +213,12 @@ def test_queues_match_provision(stack: Stack, provisioned: dict[str, str]) -> No
 def test_rules_match_provision(stack: Stack, provisioned: dict[str, str]) -> None:
     """Both stacks' rules carry the same event patterns and target their queue, undeliverables to their DLQ."""
     events = boto("events", stack.endpoint)
-    for name_key, pattern in (("rule_name", rotation_event_pattern()), ("label_rule_name", label_event_pattern())):
+    patterns = (
+        ("rule_name", rotation_event_pattern()),
+        ("label_rule_name", label_event_pattern()),
+        ("probe_rule_name", probe_pattern()),
+    )
+    for name_key, pattern in patterns:
         for source in (stack.outputs, provisioned):
             rule = events.describe_rule(Name=source[name_key])
             assert json.loads(rule["EventPattern"]) == pattern, source[name_key]
@@ -219,9 +229,10 @@ def test_rules_match_provision(stack: Stack, provisioned: dict[str, str]) -> Non
 
 
 def test_queue_policies_admit_only_the_rules(stack: Stack, provisioned: dict[str, str]) -> None:
-    """In both stacks, queue and DLQ admit EventBridge for the two rules and deny every other sender but the named."""
+    """In both stacks, queue and DLQ admit EventBridge for the rules (and the probe's) and deny every other sender but
+    the named."""
     for source in (stack.outputs, provisioned):
-        rules = {source["rule_arn"], source["label_rule_arn"]}
+        rules = {source["rule_arn"], source["label_rule_arn"], source["probe_rule_arn"]}
         for url_key, arn_key in (("queue_url", "queue_arn"), ("dlq_url", "dlq_arn")):
             allow, deny = json.loads(queue_attributes(stack.endpoint, source[url_key])["Policy"])["Statement"]
             assert allow["Principal"] == {"Service": "events.amazonaws.com"}

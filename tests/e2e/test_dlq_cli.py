@@ -97,10 +97,12 @@ def test_inspect_shows_each_message_and_leaves_the_dlq_unchanged(
     seed(endpoint, stack["dlq_url"], [(moved, {})])
     before = queue_bodies(endpoint, stack["dlq_url"])
 
-    code, out, _ = run_cli("inspect", "--json")
+    code, out, _ = run_cli("inspect", "--output", "json")
 
     assert code == 0
-    rows = {row["reason"] + ":" + str(row["event_name"]): row for row in map(json.loads, out.splitlines())}
+    printed = json.loads(out)
+    assert (printed["visible"], printed["in_flight"]) == (4, 0)
+    rows = {row["reason"] + ":" + str(row["event_name"]): row for row in printed["messages"]}
     assert set(rows) == {
         "account_not_allowed:RotationFailed",
         "account_not_allowed:RotationSucceeded",
@@ -141,7 +143,7 @@ def test_export_copies_every_message_and_leaves_them(
     bodies = [event_body("RotationFailed", f"exp/{i}") for i in range(12)]
     seed(endpoint, stack["dlq_url"], [(body, rejected_attributes("account_not_allowed")) for body in bodies])
     out = tmp_path / "dlq.jsonl"
-    code, stdout, _ = run_cli("export", "--out", str(out))
+    code, stdout, _ = run_cli("export", "--out", str(out), "--output", "json")
     assert code == 0
     assert json.loads(stdout)["exported"] == 12
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -187,7 +189,7 @@ def test_dry_run_moves_nothing_and_reports_what_it_would(endpoint: str, stack: d
         for name in ("dry/a", "dry/a", "dry/b")
     ]
     seed(endpoint, stack["dlq_url"], seeded)
-    code, out, _ = run_cli("replay", "--dry-run", "--secret", "dry/a", "--json")
+    code, out, _ = run_cli("replay", "--dry-run", "--secret", "dry/a", "--output", "json")
     assert code == 0
     report = json.loads(out)
     assert (report["matched"], report["replayed"], report["skipped"], report["dry_run"]) == (2, 0, 1, True)
@@ -210,7 +212,7 @@ def test_replay_moves_exactly_the_selected_messages_and_audits_the_replay(
     seed(endpoint, stack["dlq_url"], [(body, rejected_attributes("account_not_allowed")) for body in chosen] + others)
 
     filters = ["--secret", "sel/*", "--reason", "account_not_allowed", "--event", "RotationFailed"]
-    code, out, _ = run_cli("replay", *filters, "--event", "RotationSucceeded", "--since", "1h", "--json")
+    code, out, _ = run_cli("replay", *filters, "--event", "RotationSucceeded", "--since", "1h", "--output", "json")
 
     assert code == 0
     report = json.loads(out)
@@ -351,6 +353,24 @@ def test_move_task_falls_back_to_one_by_one_where_sqs_lacks_it(
     assert queue_depth(endpoint, stack["queue_url"]) == (3, 0)
 
 
+def test_quiet_inspect_prints_the_table_without_the_count_line(
+    endpoint: str,
+    untouched_stack: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """-q (before or after the command) keeps stdout's table and drops the count note on stderr."""
+    run_cli = _runner(untouched_stack, monkeypatch, capsys)
+
+    plain = run_cli("inspect")
+    quiet = run_cli("inspect", "-q")
+
+    assert (plain[0], quiet[0]) == (0, 0)
+    assert [line.split()[:3] for line in plain[1].splitlines()] == [line.split()[:3] for line in quiet[1].splitlines()]
+    assert "1 shown" in plain[2]
+    assert quiet[2] == ""
+
+
 # -- errors -----------------------------------------------------------------------------------------------
 
 
@@ -363,6 +383,7 @@ def test_move_task_falls_back_to_one_by_one_where_sqs_lacks_it(
         (("replay",), {"ROTAUDIT_QUEUE_URL": ""}, 78, "ROTAUDIT_QUEUE_URL"),
         (("replay",), {"ROTAUDIT_AUDIT_TABLE": ""}, 78, "ROTAUDIT_AUDIT_TABLE"),
         (("replay",), {"ROTAUDIT_AUDIT_TABLE": "no-such-table"}, 3, "ROTAUDIT_AUDIT_TABLE"),
+        (("replay", "--table", "no-such-table"), {"ROTAUDIT_AUDIT_TABLE": ""}, 3, "no-such-table"),
     ],
 )
 def test_setup_errors_name_what_to_fix(

@@ -218,7 +218,7 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
     prefix = f"cli{uuid.uuid4().hex[:8]}"
     env = {**os.environ}
     out = subprocess.run(
-        rotaudit_cmd("provision", "--prefix", prefix),
+        rotaudit_cmd("provision", "--prefix", prefix, "--output", "json"),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -228,7 +228,7 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
     resources = json.loads(out.stdout)
     assert {"queue_url", "dlq_url", "table_name", "topic_arn", "rule_name"} <= set(resources)
     again = subprocess.run(
-        rotaudit_cmd("provision", "--prefix", prefix),
+        rotaudit_cmd("provision", "--prefix", prefix, "--output", "json"),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -238,7 +238,18 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
     assert json.loads(again.stdout) == resources
     boto("secretsmanager", endpoint).create_secret(Name=f"{prefix}-db", SecretString="x")
     emitted = subprocess.run(
-        rotaudit_cmd("emit", "RotationFailed", "--secret", f"{prefix}-db", "--step", "testSecret", "--times", "3"),
+        rotaudit_cmd(
+            "emit",
+            "RotationFailed",
+            "--secret",
+            f"{prefix}-db",
+            "--step",
+            "testSecret",
+            "--times",
+            "3",
+            "--output",
+            "json",
+        ),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -256,14 +267,14 @@ def test_cli_provision_emit_and_history(endpoint: str, tmp_path: Path) -> None:
         proc.wait(timeout=30)
         proc.communicate()
     history = subprocess.run(
-        rotaudit_cmd("history", f"{prefix}-db", "--json", "--table", resources["table_name"]),
+        rotaudit_cmd("history", f"{prefix}-db", "--output", "json", "--table", resources["table_name"]),
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    items: list[dict[str, Any]] = json.loads(history.stdout)
+    items: list[dict[str, Any]] = json.loads(history.stdout)["items"]
     events = [(i["event_name"], i["rotation_id"], i["failed_step"]) for i in items if i["kind"] == "event"]
     assert events == [("RotationFailed", sent["rotation_id"], "testSecret")]
     # Remediation answered the failure: its item sorts right after the event it answers.

@@ -2,13 +2,15 @@
 
 The wheel is built from a copy of what the image's build context holds, plus daemon/devtools/ (so the exclusion in
 pyproject.toml is what keeps it out), with pip's isolated build as the Dockerfile's `pip install /src` does. It is
-installed with its runtime dependencies only into a fresh venv, as in the image. An editable install, what
-`make install` does, must still find the dev tools.
+installed as in the image: the runtime lock with its hashes checked (requirements/runtime.txt), then the wheel
+without dependencies, into a fresh venv. An editable install, what `make install` does, must still find the dev
+tools.
 """
 
 from __future__ import annotations
 
 import ast
+import email
 import os
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon import __version__
 from daemon.errors import EXIT_FAILURE
 from tests.support import ROOT
 
@@ -49,7 +52,7 @@ def _new_venv(path: Path) -> Path:
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean copy of the package's sources (no egg-info or build/ left over from the checkout's own installs)."""
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "daemon", src / "daemon", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     assert (src / "daemon" / "devtools" / "emulator.py").is_file()
@@ -68,12 +71,28 @@ def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bin/ of a fresh venv holding the wheel and its runtime dependencies only (no extras: no moto)."""
+    """bin/ of a fresh venv holding the wheel and its runtime dependencies only (no extras: no moto), as the image."""
     bin_dir = _new_venv(tmp_path_factory.mktemp("venv") / "venv")
-    lock = ROOT / "requirements" / "lock.txt"
-    done = _run([bin_dir / "python", "-m", "pip", "install", "--quiet", "-c", lock, wheel], cwd=wheel.parent)
+    lock = ROOT / "requirements" / "runtime.txt"
+    pip = [bin_dir / "python", "-m", "pip", "install", "--quiet"]
+    done = _run([*pip, "--require-hashes", "-r", lock], cwd=wheel.parent)
+    assert done.returncode == 0, done.stderr
+    done = _run([*pip, "--no-deps", wheel], cwd=wheel.parent)
     assert done.returncode == 0, done.stderr
     return bin_dir
+
+
+def test_wheel_metadata_names_version_licence_and_project(wheel: Path) -> None:
+    """The wheel's version is daemon.__version__, its licence Apache-2.0 with the text inside, its URLs ours."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (metadata_name,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(archive.read(metadata_name))
+        licence_texts = [archive.read(name) for name in names if name.endswith(".dist-info/licenses/LICENSE")]
+    assert metadata["Version"] == __version__
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert licence_texts == [(ROOT / "LICENSE").read_bytes()]
+    assert "Source, https://github.com/rotaudit/rotaudit" in metadata.get_all("Project-URL", [])
 
 
 def test_wheel_holds_the_package_but_not_the_dev_tools(wheel: Path) -> None:

@@ -75,7 +75,7 @@ async def test_a_failed_ecs_deployment_is_reported_and_alerted(endpoint: str, st
 
 # --- the CLI ---------------------------------------------------------------------------------------------
 def test_the_cli_syncs_one_pair_and_exits_by_outcome(endpoint: str, stack: dict[str, str]) -> None:
-    """`rotaudit sync --once --pair` prints one JSON line, exits 0; a failing pair exits 1; bad config 78."""
+    """`rotaudit sync --pair` prints one result, exits 0; a failing pair exits 1; bad config 78 (`--once` kept)."""
     good, _, target = rds_pair(endpoint)
     pairs = [
         {"name": good.name, "source": good.source, "target": good.target},
@@ -88,14 +88,14 @@ def test_the_cli_syncs_one_pair_and_exits_by_outcome(endpoint: str, stack: dict[
             rotaudit_cmd("sync", *args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
         )
 
-    done = run("--once", "--pair", good.name)
+    done = run("--pair", good.name, "--output", "json")
     assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    lines = json.loads(done.stdout)["results"]
     assert [(line["pair"], line["outcome"], line["trigger"]) for line in lines] == [(good.name, "updated", "manual")]
     assert versions(endpoint, target) == 2
     failed = run("--once")
     assert failed.returncode == 1
-    outcomes = {json.loads(line)["pair"]: json.loads(line)["outcome"] for line in failed.stdout.splitlines()}
+    outcomes = {row.split()[0]: row.split()[1] for row in failed.stdout.splitlines()[1:]}  # the text table
     assert outcomes == {good.name: "unchanged", "broken": "error"}
     assert run("--once", "--pair", "nope").returncode == 78
     env["ROTAUDIT_SYNC_PAIRS"] = json.dumps([{**pairs[0], "template": "{nope}"}])

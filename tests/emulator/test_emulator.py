@@ -81,6 +81,10 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "events-serialised",
         "secretsmanager-current-follows-label",
         "secretsmanager-rotation-engine",
+        "securityhub-findings-as-aws",
+        "iam-simulate-principal-policy-stand-in",
+        "sts-assume-role-trust",
+        "events-test-event-pattern",
     ]
     assert apply_patches() == first
 

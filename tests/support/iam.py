@@ -29,7 +29,7 @@ from tests.support import ROOT
 
 PACKAGE = ROOT / "daemon"
 ENTRY = "daemon.app"  # the daemon: what `rotaudit run` starts
-FEATURES = ("remediation", "scan", "sync", "dlq", "failures")
+FEATURES = ("remediation", "scan", "sync", "dlq", "findings", "failures")
 IAM_PREFIX = {"events": "events"}  # service name → IAM prefix where they differ (none of ours do today)
 
 # An operation whose IAM action is not just "<prefix>:<Operation>" (AWS documentation for each):
@@ -239,6 +239,7 @@ class Deployment:
     automation_documents: bool = False
     secrets_kms: bool = False
     stack_kms: bool = False
+    securityhub: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def feature_on(self, feature: str) -> bool:
@@ -249,6 +250,7 @@ class Deployment:
             "scan": self.scan_enabled,
             "sync": self.sync,
             "remediation": self.remediation_mode != "off",
+            "findings": self.securityhub,
         }[feature]
 
     def needs(self, feature: str, action: str) -> bool:

@@ -172,8 +172,8 @@ def scenario_schedule(endpoint: str, outputs: dict[str, Any], prefix: str, sched
 
 def scenario_check(endpoint: str, outputs: dict[str, Any], prefix: str, schedule: str) -> str:
     """B: a rotation check (`rotaudit scan --once`) flags the stale secret, passes the fresh one, skips the other."""
-    summary = _run_rotaudit(endpoint, outputs, "scan", "--once")
-    report = _run_rotaudit(endpoint, outputs, "report", "--run", summary["run_id"], "--json")
+    summary = _run_rotaudit(endpoint, outputs, "scan", "--output", "json")
+    report = _run_rotaudit(endpoint, outputs, "report", "--run", summary["run_id"], "--output", "json")
     status = {row["secret_name"]: row["status"] for row in report["secrets"] if _ours(row["secret_name"], prefix)}
     expected = {f"{prefix}-fresh": "ok", f"{prefix}-stale": "needs_rotation"}
     assert status == expected, f"scan statuses {status}, expected {expected}"
@@ -184,7 +184,7 @@ def scenario_check(endpoint: str, outputs: dict[str, Any], prefix: str, schedule
 
 def scenario_rows(endpoint: str, outputs: dict[str, Any], prefix: str, schedule: str) -> str:
     """C: each audit row of the latest run carries a status and an ISO-8601 UTC timestamp; none for the ignored."""
-    report = _run_rotaudit(endpoint, outputs, "report", "--json")
+    report = _run_rotaudit(endpoint, outputs, "report", "--output", "json")
     rows = [row for row in report["secrets"] if _ours(row["secret_name"], prefix)]
     assert {row["secret_name"] for row in rows} == {f"{prefix}-fresh", f"{prefix}-stale"}, rows
     for row in rows:

@@ -27,6 +27,7 @@ def test_defaults_apply_when_only_required_settings_are_given() -> None:
     assert config.allowed_accounts == frozenset()
     assert config.aws_region == "eu-west-1"
     assert (config.remediation_retry_base_s, config.remediation_poll_s) == (60.0, 15.0)
+    assert config.securityhub is False
 
 
 @pytest.mark.parametrize(
@@ -119,6 +120,7 @@ def test_example_config_files_load() -> None:
         ("ROTAUDIT_SYNC_PAIRS", '[{"name": "a", "source": "s", "target": "t", "port": "x"}]'),
         ("ROTAUDIT_SCAN_TARGETS", '[{"role_arn": "nope"}]'),
         ("ROTAUDIT_SCAN_ENABLED", "maybe"),
+        ("ROTAUDIT_SECURITYHUB", "sometimes"),
     ],
 )
 def test_feature_settings_are_validated(name: str, value: str) -> None:

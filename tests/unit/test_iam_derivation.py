@@ -102,6 +102,9 @@ CALLS = [
     _call("sync", "ecs", "update_service"),
     _call("scan", "sts", "assume_role"),
     _call("scan", "dynamodb", "update_item"),
+    _call("findings", "securityhub", "batch_import_findings"),
+    _call("findings", "securityhub", "get_findings"),
+    _call("findings", "sts", "get_caller_identity"),
 ]
 
 
@@ -127,8 +130,12 @@ CALLS = [
             Deployment(remediation_mode="off", scan_roles=True, automation_documents=True),
             {"sts:AssumeRole"} | {"dynamodb:UpdateItem"},
         ),
+        (
+            Deployment(remediation_mode="off", scan_enabled=False, securityhub=True),
+            {"securityhub:BatchImportFindings", "securityhub:GetFindings"},
+        ),
     ],
-    ids=["defaults", "dry-run", "sync-only", "sync-with-keys-and-services", "scan-roles"],
+    ids=["defaults", "dry-run", "sync-only", "sync-with-keys-and-services", "scan-roles", "securityhub"],
 )
 def test_each_deployment_needs_what_its_features_call(deployment: Deployment, expected: set[str]) -> None:
     """Values are read only with sync; secret writes and Lambda only in apply mode; the lists widen only when set."""

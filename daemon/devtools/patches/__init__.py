@@ -1,9 +1,9 @@
 """Pinned patches that adapt moto (server mode) to what rotaudit relies on and to how AWS behaves.
 
-The patches live one module per service (`sqs`, `dynamodb`, `ssm`, `secretsmanager`, `events`, `rotation` for
-Secrets Manager's rotation engine stand-in in `daemon.devtools.rotation`, and `terraform` for what Terraform reads
-back), each importing only `registry` (and `rotation` the engine it routes to); this module holds their order and
-`apply_patches()`.
+The patches live one module per service (`sqs`, `dynamodb`, `iam`, `sts`, `ssm`, `secretsmanager`, `events`,
+`securityhub`, `rotation` for Secrets Manager's rotation engine stand-in in `daemon.devtools.rotation`, and
+`terraform` for what Terraform reads back), each importing only `registry` (and `rotation` the engine it routes
+to); this module holds their order and `apply_patches()`.
 Each patch checks its target first and raises `PatchError` when moto's internals have moved, so an upgrade fails
 loudly instead of quietly changing behaviour. `apply_patches()` is idempotent.
 """
@@ -13,7 +13,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from daemon.devtools.patches import dynamodb, events, rotation, secretsmanager, sqs, ssm, terraform
+from daemon.devtools.patches import (
+    dynamodb,
+    events,
+    iam,
+    rotation,
+    secretsmanager,
+    securityhub,
+    sqs,
+    ssm,
+    sts,
+    terraform,
+)
 from daemon.devtools.patches.registry import PINNED_MOTO, PatchError
 
 __all__ = ["PINNED_MOTO", "PatchError", "apply_patches"]
@@ -35,6 +46,10 @@ _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("events-serialised", events.patch_serialised),
     ("secretsmanager-current-follows-label", secretsmanager.patch_current_follows_label),
     ("secretsmanager-rotation-engine", rotation.patch_rotation_engine),
+    ("securityhub-findings-as-aws", securityhub.patch_findings),
+    ("iam-simulate-principal-policy-stand-in", iam.patch_simulate_principal_policy),
+    ("sts-assume-role-trust", sts.patch_assume_role_trust),
+    ("events-test-event-pattern", events.patch_test_event_pattern),
 )
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from daemon.devtools.patches.registry import MARK, require
+from daemon.devtools.patches.registry import MARK, install, require
 
 # --- events-serialised: EventBridge operations one at a time ------------------------------------------------------
 # WHY: moto's put_events walks the bus's rules (a dict) and sends to each rule's targets while other request
@@ -48,3 +48,27 @@ def patch_serialised(patch: str) -> None:
         functools.update_wrapper(locked, original)
         setattr(locked, MARK + "_events", patch)
         setattr(backend, name, locked)
+
+
+# --- events-test-event-pattern: TestEventPattern answers -------------------------------------------------------------
+# WHY: moto's TestEventPattern is a no-op (an empty answer, so no `Result`), and `rotaudit doctor` asks it whether each
+# rule's pattern matches a sample rotation event. AWS (EventBridge API reference, TestEventPattern): "Tests whether
+# the specified event pattern matches the provided event", answering {"Result": true|false}. moto's own matcher
+# (`EventPattern`, what routes `PutEvents` to rules here) gives the answer, so doctor sees what the emulator routes.
+def patch_test_event_pattern(patch: str) -> None:
+    import json
+
+    from moto.events import models, responses
+
+    response_class = require(responses, patch, "EventsHandler")
+    existing = require(response_class, patch, "test_event_pattern")
+    if getattr(existing, MARK, None):
+        return
+    event_pattern = require(models, patch, "EventPattern")
+    require(event_pattern, patch, "load", "matches_event")
+
+    def test_event_pattern(self: Any) -> str:
+        pattern = event_pattern.load(self._get_param("EventPattern"))
+        return json.dumps({"Result": bool(pattern.matches_event(json.loads(self._get_param("Event"))))})
+
+    install(response_class, test_event_pattern, patch)
