@@ -8,7 +8,8 @@ Events arrive late, twice and out of order, so every change is decided on event 
 - a failure opens (or joins) the secret's open failures, unless a success at or after its time was seen;
 - a success closes the open failures at or before its time, and moves the recovered time on; failures after it
   stay open (a success delivered after a newer failure does not hide it);
-- remediation's escalation ("needs a human") marks a failure that is still open, or opens it so marked;
+- remediation's escalation ("needs a human") marks the secret's open failures up to the newest (a success at or
+  after it clears the mark); with none open (a success closed them) it changes nothing;
 - the same event again changes nothing.
 Times are `utc_iso` strings (fixed width, UTC), so they compare as text.
 """
@@ -70,19 +71,19 @@ def _kept(times: set[str]) -> tuple[str, ...]:
     return (ordered[0], *ordered[-(FAILURES_KEPT - 1) :])
 
 
-def record_failure(state: SecretFailures, at: str, *, name: str = "", needs_human: bool = False) -> Change:
-    """A failure at `at` (remediation's escalation of it when `needs_human`)."""
+def record_failure(state: SecretFailures, at: str, *, name: str = "") -> Change:
+    """A failure at `at`."""
     if state.recovered_at is not None and at <= state.recovered_at:
         return Change(state)  # a late failure older than a success already seen: recovered already
     failed_at = _kept({*state.failed_at, at})
-    needs_human_at = state.needs_human_at
-    if needs_human:
-        needs_human_at = max(needs_human_at or at, at)
-    return Change(
-        dataclasses.replace(
-            state, secret_name=name or state.secret_name, failed_at=failed_at, needs_human_at=needs_human_at
-        )
-    )
+    return Change(dataclasses.replace(state, secret_name=name or state.secret_name, failed_at=failed_at))
+
+
+def record_escalation(state: SecretFailures) -> Change:
+    """Remediation escalated one of the secret's failures to a person (the notice carries no event time)."""
+    if not state.is_open:
+        return Change(state)  # recovered since: nothing left to mark
+    return Change(dataclasses.replace(state, needs_human_at=state.failed_at[-1]))
 
 
 def record_success(state: SecretFailures, at: str) -> Change:

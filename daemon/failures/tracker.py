@@ -2,23 +2,30 @@
 
 `FailureTracker.on_event` is an event hook (`async (event, outcome) -> None`): RotationFailed and
 RotationAbandoned open a failure, RotationSucceeded closes those at or before it (observing the time to recover
-once, from the replica whose write closed it). `needs_human` is remediation's escalation, wired in
-`daemon.features`. `run` refreshes the gauges from the table on every replica (`every`), so each replica, old or
-just started, reports what the table holds: the alert rules read state, not counters, and so see a failure that
-happened before the first scrape or on a task that died since.
+once, from the replica whose write closed it). `needs_human` is remediation's escalation (a notice listener,
+wired in `daemon.features`). `run` refreshes the gauges from the table on every replica (`every`), so each
+replica, old or just started, reports what the table holds: the alert rules read state, not counters, and so see
+a failure that happened before the first scrape or on a task that died since.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
 from daemon.audit import Outcome
 from daemon.errors import AwsError, PermanentAwsError
 from daemon.events import RotationEvent
 from daemon.failures.metrics import FailureMetrics
-from daemon.failures.state import Change, SecretFailures, parse_time, record_failure, record_success, recovery_seconds
+from daemon.failures.state import (
+    Change,
+    SecretFailures,
+    parse_time,
+    record_escalation,
+    record_failure,
+    record_success,
+    recovery_seconds,
+)
 from daemon.failures.store import FailureStore
 from daemon.logs import get_logger
 from daemon.table import utc_iso
@@ -53,12 +60,10 @@ class FailureTracker:
         elif event.event_name == SUCCEEDED:
             await self._change(event.secret_arn, lambda s: record_success(s, at), event.event_name, event.secret_name)
 
-    async def needs_human(self, secret_arn: str, secret_name: str, failed_at: datetime) -> None:
-        """Remediation escalated the failure at `failed_at`: mark it (unless a success has closed it since)."""
-        at = utc_iso(failed_at)
-        await self._change(
-            secret_arn, lambda s: record_failure(s, at, name=secret_name, needs_human=True), "needs_human", secret_name
-        )
+    async def needs_human(self, secret_arn: str, secret_name: str, rotation_id: str) -> None:
+        """Remediation escalated a failure of the secret (rotation `rotation_id`): mark its open failures."""
+        self.log.debug("failures.escalated", secret_name=secret_name, rotation_id=rotation_id)
+        await self._change(secret_arn, record_escalation, "needs_human", secret_name)
 
     async def _change(self, secret_arn: str, decide: _Decide, cause: str, name: str) -> None:
         try:

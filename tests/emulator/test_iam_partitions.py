@@ -113,7 +113,8 @@ async def test_updates_and_deletes_stay_in_the_partitions_the_role_allows(
 
     async with Aws(REGION, endpoint_url=endpoint) as aws:  # a failure opened, then closed by a success
         tracker = FailureTracker(FailureStore(aws, stack["table_name"]), FailureMetrics(CollectorRegistry()))
-        await tracker.needs_human(secret.arn, secret.name, datetime.now(UTC) - timedelta(minutes=1))
+        failed = datetime.now(UTC) - timedelta(minutes=1)
+        await tracker.on_event(parsed(build_event("RotationFailed", secret.arn, when=failed)), Outcome.RECORDED)
         await tracker.on_event(parsed(build_event("RotationSucceeded", secret.arn)), Outcome.RECORDED)
 
     outside = sorted((action, partition) for action, partition in writes if not _allowed(action, partition))

@@ -188,7 +188,7 @@ async def test_a_replica_started_later_reports_the_same_gauges(endpoint: str, st
     secret = arn()
     async with replicas(1, endpoint, stack["table_name"]) as (first,):
         await first.feed(event("RotationFailed", secret, 0))
-        await first.tracker.needs_human(secret, "db", T0)
+        await first.tracker.needs_human(secret, "db", "r-1")
         seen = {name: first.sample(name) for name in GAUGES}
     assert seen["rotaudit_rotation_failures_open"] == 1
     async with replicas(1, endpoint, stack["table_name"]) as (later,):
@@ -213,14 +213,15 @@ GAUGES = (
 
 
 async def test_an_escalation_marks_the_open_failure_until_a_success(endpoint: str, stack: dict[str, str]) -> None:
-    """needs_human marks the failure; a later success clears both gauges; an escalation after that changes nothing."""
+    """An escalation marks the open failure; a later success clears both gauges; an escalation after that (of a
+    failure now recovered) changes nothing."""
     secret = arn()
     async with replicas(1, endpoint, stack["table_name"]) as (replica,):
         await replica.feed(event("RotationFailed", secret, 0))
-        await replica.tracker.needs_human(secret, "db", T0)
+        await replica.tracker.needs_human(secret, "db", "r-1")
         assert replica.sample("rotaudit_rotation_failures_needing_human") == 1
         await replica.feed(event("RotationSucceeded", secret, 90))
-        await replica.tracker.needs_human(secret, "db", T0)  # a late escalation of the recovered failure
+        await replica.tracker.needs_human(secret, "db", "r-1")  # a late escalation of the recovered failure
         assert (replica.open, replica.sample("rotaudit_rotation_failures_needing_human")) == (0, 0)
 
 
@@ -243,4 +244,4 @@ async def test_remediations_escalation_reaches_the_gauge_through_the_daemons_wir
     assert metrics.registry.get_sample_value("rotaudit_notifications_total", {"kind": "needs_human"}) == 1
     assert metrics.registry.get_sample_value("rotaudit_rotation_failures_needing_human") == 1
     item = open_items(endpoint, stack["table_name"])[secret.arn]
-    assert item["needs_human_at"] == item["first_failed_at"]
+    assert item["needs_human_at"] == item["failed_at"]["L"][-1]  # the newest open failure is marked

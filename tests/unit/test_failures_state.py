@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.failures.state import FAILURES_KEPT, SecretFailures, record_failure, record_success, recovery_seconds
+from daemon.failures.state import (
+    FAILURES_KEPT,
+    SecretFailures,
+    record_escalation,
+    record_failure,
+    record_success,
+    recovery_seconds,
+)
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
 
@@ -14,14 +21,17 @@ def t(minute: int) -> str:
 
 
 def play(steps: list[tuple[str, int]]) -> tuple[SecretFailures, list[str | None]]:
-    """Apply ("fail" | "human" | "ok", minute) steps in order; the state and each success's closed_since."""
+    """Apply ("fail" | "human" | "ok", minute) steps in order (an escalation has no time: its minute is unused);
+    the state and each success's closed_since."""
     state, closed = SecretFailures(ARN), []
     for kind, minute in steps:
         if kind == "ok":
             change = record_success(state, t(minute))
             closed.append(change.closed_since)
+        elif kind == "human":
+            change = record_escalation(state)
         else:
-            change = record_failure(state, t(minute), name="db", needs_human=kind == "human")
+            change = record_failure(state, t(minute), name="db")
         state = change.state
     return state, closed
 
@@ -41,10 +51,11 @@ def play(steps: list[tuple[str, int]]) -> tuple[SecretFailures, list[str | None]
         ([("fail", 0), ("fail", 30), ("ok", 10)], [30], None, [t(0)]),
         ([("fail", 30), ("ok", 10)], [30], None, [None]),
         ([("fail", 0), ("human", 0)], [0], 0, []),
-        ([("human", 0)], [0], 0, []),
+        ([("human", 0)], [], None, []),
         ([("fail", 0), ("human", 0), ("ok", 10)], [], None, [t(0)]),
         ([("fail", 0), ("ok", 10), ("human", 0)], [], None, [t(0)]),
-        ([("fail", 0), ("human", 20), ("ok", 10)], [20], 20, [t(0)]),
+        ([("fail", 0), ("fail", 20), ("human", 0), ("ok", 10)], [20], 20, [t(0)]),
+        ([("fail", 0), ("human", 0), ("fail", 20), ("ok", 10)], [20], None, [t(0)]),
         ([("fail", 0), ("ok", 10), ("ok", 5)], [], None, [t(0), None]),
     ],
 )
