@@ -85,7 +85,8 @@ def daemon(emulator: Emulator, stack: dict[str, str], tmp_path: Path) -> Iterato
         boto("sqs", endpoint).send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps(failed))
         wait_until(lambda: first.total("rotaudit_rotation_failures_open") == 1, timeout_s=60, interval_s=0.2)
     finally:
-        assert first.stop() == 0
+        code = first.stop()
+    assert code == 0, first.stderr()[-2000:]
     (tmp_path / "second").mkdir()
     second = DaemonProcess({**env, "ROTAUDIT_HTTP_PORT": str(free_port())}, tmp_path / "second")
     try:
