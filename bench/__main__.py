@@ -1,6 +1,6 @@
-"""`make bench`: the ingest, age-scan and lifecycle benchmarks in one run, one results file, one table.
+"""`make bench`: the ingest, age-scan, lifecycle and latency benchmarks in one run, one results file, one table.
 
-    .venv/bin/python -m bench [--quick] [--only ingest,scan,lifecycle] [--out FILE]
+    .venv/bin/python -m bench [--quick] [--only ingest,scan,lifecycle,latency] [--out FILE]
 
 Full sizes (about a quarter of an hour on two CPUs) write bench/results.json, bench/results.md (the README's
 performance table) and bench/results-detail.md. `--quick` runs every benchmark end to end at a small size in well
@@ -19,23 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, lifecycle, results, scan
+from bench import ingest, latency, lifecycle, results, scan
 from bench.contenders import clean_env
 from bench.harness import BenchError
 
-BENCHMARKS = ("ingest", "scan", "lifecycle")
+BENCHMARKS = ("ingest", "scan", "lifecycle", "latency")
 FULL: dict[str, dict[str, Any]] = {
     "ingest": {"events": 2000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "scan": {"secrets": 10_000, "latencies": [0.0, 20.0], "repeat": 2, "baseline_repeat": 1},
     "lifecycle": {"runs": 3, "messages": 2000, "idle_s": 3.0},
+    "latency": {"latencies": [0.0, 20.0], "rate_per_s": 10.0, "steady": 300, "burst": 200, "probe_samples": 50},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 60, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "scan": {"secrets": 150, "latencies": [5.0], "repeat": 1, "baseline_repeat": 1, "timeout_s": 60.0},
     "lifecycle": {"runs": 1, "messages": 60, "idle_s": 0.5, "timeout_s": 60.0},
+    "latency": {"latencies": [5.0], "steady": 10, "burst": 20, "probe_samples": 5, "timeout_s": 60.0},
 }
 QUICK_OUT = results.BENCH_DIR / "out" / "quick" / "results.json"
-RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"ingest": ingest.run, "scan": scan.run, "lifecycle": lifecycle.run}
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ingest": ingest.run,
+    "scan": scan.run,
+    "lifecycle": lifecycle.run,
+    "latency": latency.run,
+}
 
 
 Outcome = tuple[dict[str, dict[str, Any]], dict[str, BenchError]]

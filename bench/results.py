@@ -1,4 +1,4 @@
-"""bench/results.json (sections ingest, scan, lifecycle) and the README's one performance table (bench/results.md).
+"""bench/results.json (ingest, scan, lifecycle, latency sections) and the README's performance table (results.md).
 
 Each benchmark replaces its own section, so `python -m bench.scan` alone keeps the last ingest figures. The table
 puts rotaudit beside what it is compared with, the ratio, the target and PASS/MISS; the per-contender tables go to
@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import latency_report, report
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.json"
-SECTIONS = ("ingest", "scan", "lifecycle")
+SECTIONS = ("ingest", "scan", "lifecycle", "latency")
 
 
 def load(path: Path = RESULTS) -> dict[str, Any]:
@@ -174,6 +174,13 @@ def _lifecycle_rows(section: dict[str, Any]) -> list[str]:
     return [_row(where, label, value, "", "", "", "") for label, value in cells]
 
 
+def _dates(merged: dict[str, Any]) -> str:
+    """The day the figures were taken, or the first and last day when sections were re-taken alone."""
+    days = sorted({str(merged[name].get("date", ""))[:10] for name in SECTIONS if name in merged} - {""})
+    days = days or [str(merged.get("date", ""))[:10]]
+    return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
 def markdown(merged: dict[str, Any]) -> str:
     """The README's performance table, then one paragraph on how the figures were taken."""
     out = [
@@ -205,6 +212,9 @@ def markdown(merged: dict[str, Any]) -> str:
         notes.append(
             "*daemon*: `rotaudit run` with the deployed defaults for ready, idle and exit; draining as in *ingest*."
         )
+    if "latency" in merged:
+        out += latency_report.rows(merged["latency"])
+        notes.append(latency_report.note(merged["latency"]))
     ratio_note = (
         "Ratios are rotaudit's speed over the other's for events/s and seconds, rotaudit's figure over the other's "
         "otherwise. AWS calls are counted by the emulator. Speed targets against the baseline are judged with "
@@ -214,7 +224,7 @@ def markdown(merged: dict[str, Any]) -> str:
         "",
         " ".join(notes),
         f"moto {machine.get('moto', '?')} in its own process, {machine.get('nproc', '?')} CPUs, "
-        f"Python {machine.get('python', '?')}, {str(merged.get('date', ''))[:10]}. {ratio_note} "
+        f"Python {machine.get('python', '?')}, {_dates(merged)}. {ratio_note} "
         "Per-contender figures: `bench/results-detail.md` and `bench/results.json`.",
     ]
     return "\n".join(out) + "\n"
@@ -269,6 +279,8 @@ def detail(merged: dict[str, Any]) -> str:
         out += ["", "Emulator changes: " + "; ".join(merged["scan"]["parameters"]["emulator_changes"]) + ".", ""]
     if "lifecycle" in merged:
         out += ["## Daemon lifecycle", "", lifecycle_table(merged["lifecycle"]), ""]
+    if "latency" in merged:
+        out += latency_report.detail(merged["latency"])
     return "\n".join(out)
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# deploy/local.sh up | test | down | tools — the Terraform stack (deploy/terraform) on the embedded AWS emulator.
+# deploy/local.sh up | test | down | tools — the Terraform stack (deploy/terraform/examples/complete, which calls
+# modules/rotaudit) on the embedded AWS emulator.
 #
-#   up    start the emulator if nothing answers on the port, apply the module from a working copy (with the
-#         emulator provider settings of deploy/terraform/emulator/), seed three demo secrets
+#   up    start the emulator if nothing answers on the port, apply examples/complete from a working copy of
+#         deploy/terraform (with the emulator provider settings of deploy/terraform/emulator/), seed three demo secrets
 #   test  the three scenarios: the schedule is what we configured, a rotation check (`rotaudit scan --once`)
 #         flags the right secrets, and the audit rows carry status and timestamp; then `rotaudit doctor`
 #   down  delete the demo secrets, destroy the stack, check nothing with the prefix is left, stop the emulator
@@ -23,7 +24,8 @@ ENDPOINT=http://$HOST:$PORT
 PREFIX=${ROTAUDIT_LOCAL_PREFIX:-rotaudit-local}
 SCHEDULE=${ROTAUDIT_LOCAL_SCHEDULE:-rate(1 hour)}
 DIR=${ROTAUDIT_LOCAL_DIR:-${TMPDIR:-/tmp}/rotaudit-local-$PORT}
-WORK=$DIR/terraform
+TREE=$DIR/terraform   # a copy of deploy/terraform's modules and examples/complete
+WORK=$TREE/examples/complete
 
 # Only the emulator: fake credentials, no profile, no real endpoint.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
@@ -106,8 +108,10 @@ plugin_dir() {
 }
 
 working_copy() {
-    rm -rf "$WORK" && mkdir -p "$WORK"
-    cp "$ROOT"/deploy/terraform/*.tf "$ROOT"/deploy/terraform/emulator/*.tf "$WORK"/
+    rm -rf "$TREE" && mkdir -p "$WORK" "$TREE/modules"
+    cp -R "$ROOT"/deploy/terraform/modules/rotaudit "$TREE/modules/"
+    cp "$ROOT"/deploy/terraform/examples/complete/*.tf "$ROOT"/deploy/terraform/examples/complete/.terraform.lock.hcl \
+        "$ROOT"/deploy/terraform/emulator/*.tf "$WORK"/
     helper tfvars >"$WORK/terraform.tfvars.json"
     cat "$WORK/terraform.tfvars.json"
 }
@@ -184,7 +188,7 @@ down() {
         echo "  no emulator answers at $ENDPOINT: nothing to tear down"
     fi
     step "stop emulator" stop_emulator
-    rm -rf "$WORK" "$DIR/outputs.json"
+    rm -rf "$TREE" "$DIR/outputs.json"
     printf '  %-24s %6s s\n' "down total" "$(since "$t0")"
 }
 

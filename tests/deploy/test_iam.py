@@ -1,8 +1,8 @@
 """The task role Terraform renders is exactly what the daemon's code needs, for every kind of deployment.
 
-`tests.support.iam` derives the IAM actions from the daemon's own AWS calls. Here deploy/terraform is planned once
-with one module instance per deployment (features on and off, the lists that widen the role set and not), against
-the embedded emulator (the plan reads the account from STS); each instance's task policy, read from
+`tests.support.iam` derives the IAM actions from the daemon's own AWS calls. Here deploy/terraform/modules/rotaudit
+is planned once with one module instance per deployment (features on and off, the lists that widen the role set and
+not), against the embedded emulator (the plan reads the account from STS); each instance's task policy, read from
 `terraform show -json`, must grant every derived action and nothing else, with values readable only on sync pairs,
 secret writes behind the scan tag or on sync targets, and table updates and deletes held to their partitions.
 `tests/deploy/test_terraform.py` checks the applied default stack's policy the same way.
@@ -29,7 +29,7 @@ from tests.support.iam import (
     resources_for,
     statements,
 )
-from tests.support.terraform import LOCAL_SH, MODULE
+from tests.support.terraform import LOCAL_SH, MODULE, TERRAFORM
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
@@ -105,13 +105,13 @@ def policies(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> di
     if shutil.which("terraform") is None:
         pytest.fail("terraform is not on PATH; `make terraform-tools` checks for it and the provider mirror")
     workdir = tmp_path_factory.mktemp("iam")
-    (workdir / "module").mkdir()
-    for path in [*MODULE.glob("*.tf"), *(MODULE / "emulator").glob("*.tf")]:
-        shutil.copy(path, workdir / "module")
-    blocks = []
+    shutil.copytree(MODULE, workdir / "module")
+    for path in (TERRAFORM / "emulator").glob("*.tf"):  # merged over the root's provider block below
+        shutil.copy(path, workdir)
+    (workdir / "terraform.tfvars.json").write_text(json.dumps({"emulator_endpoint": emulator.endpoint_url}))
+    blocks = [f'provider "aws" {{\n  region = "{REGION}"\n}}\n']
     for name, (_, inputs) in DEPLOYMENTS.items():
         values = {
-            "emulator_endpoint": emulator.endpoint_url,
             "name_prefix": f"iam-{name.replace('_', '-')}",
             "region": REGION,
             "image": "rotaudit:iam",

@@ -1,9 +1,10 @@
 """deploy/terraform: checkov-clean, and on the emulator the same shapes as `rotaudit provision`, torn down cleanly.
 
-The stack goes up once per module through `deploy/local.sh up` (its own emulator on a free port, the module
-applied from a working copy), is compared with `rotaudit provision` through the AWS API, runs the tutorial's
-three scenarios (`local.sh test`) and comes down (`local.sh down`). The tests run in file order: the last one
-tears the stack down. ECS tasks never run on the emulator, so the ECS side is checked as configuration.
+The stack goes up once per module through `deploy/local.sh up` (its own emulator on a free port, examples/complete,
+the root calling modules/rotaudit, applied from a working copy), is compared with `rotaudit provision` through the
+AWS API, runs the tutorial's three scenarios (`local.sh test`) and comes down (`local.sh down`). The tests run in
+file order: the last one tears the stack down. ECS tasks never run on the emulator, so the ECS side is checked as
+configuration.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from daemon.table import table_definition
 from daemon.trail import check_cloudtrail
 from tests.support import REGION, ROOT, boto, free_port, rotaudit_cmd, wait_until
 from tests.support.iam import Deployment, expected_actions, granted, resources_for
-from tests.support.terraform import FORWARDING_ACCOUNT, LOCAL_SH, MODULE, leftovers
+from tests.support.terraform import EXAMPLE, FORWARDING_ACCOUNT, LOCAL_SH, MODULE, TERRAFORM, leftovers
 
 SCHEDULE = "rate(30 minutes)"  # not the default, so scenario A proves the setting reaches the task
 STEPS_UP = ("emulator", "working copy", "terraform init", "terraform apply", "outputs", "seed secrets")
 EVERY_KIND = {"queue", "table", "topic", "subscription", "rule", "cluster", "service", "task-definition", "role"}
-EVERY_KIND |= {"log-group", "secret", "trail", "bucket"}
+EVERY_KIND |= {"log-group", "secret", "trail", "bucket", "alarm", "metric-filter", "query"}
 
 
 @dataclass
@@ -85,7 +86,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         local_sh(env, "down")
         pytest.fail(f"local.sh up exited {up.returncode}:\n{up.stdout}\n{up.stderr}")
     outputs = {k: v["value"] for k, v in json.loads((workdir / "outputs.json").read_text()).items()}
-    built = Stack(f"http://127.0.0.1:{port}", prefix, env, up.stdout, outputs, workdir / "terraform")
+    built = Stack(
+        f"http://127.0.0.1:{port}", prefix, env, up.stdout, outputs, workdir / "terraform" / "examples" / "complete"
+    )
     yield built
     if not built.torn_down:
         local_sh(env, "down")
@@ -137,9 +140,10 @@ def checkov_bin() -> str:
 
 
 def test_checkov_passes_and_every_skip_says_why() -> None:
-    """checkov finds nothing in deploy/terraform, offline, and each check skipped in place carries a reason."""
+    """checkov finds nothing in deploy/terraform (the modules and the example), offline, and each check skipped in
+    place carries a reason."""
     env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
-    args = [checkov_bin(), "-d", str(MODULE), "--framework", "terraform", "--skip-download", "-o", "json"]
+    args = [checkov_bin(), "-d", str(TERRAFORM), "--framework", "terraform", "--skip-download", "-o", "json"]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     report = json.loads(done.stdout)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
@@ -151,29 +155,59 @@ def test_checkov_passes_and_every_skip_says_why() -> None:
 
 
 def test_module_keeps_emulator_settings_out() -> None:
-    """The module names no endpoint, credential or emulator switch; those live in deploy/terraform/emulator/."""
-    text = "\n".join(path.read_text() for path in MODULE.glob("*.tf"))
+    """The module and the example name no endpoint, credential or emulator switch; those live in
+    deploy/terraform/emulator/."""
+    text = "\n".join(path.read_text() for path in [*MODULE.glob("*.tf"), *EXAMPLE.glob("*.tf")])
     for forbidden in (r"endpoints\s*\{", r"emulator", r"\bskip_\w+\s*=", r"(access|secret)_key\s*=", r":4566\b"):
         assert not re.search(forbidden, text), forbidden
-    assert "skip_credentials_validation" in (MODULE / "emulator" / "emulator_override.tf").read_text()
+    assert "skip_credentials_validation" in (TERRAFORM / "emulator" / "emulator_override.tf").read_text()
 
 
-def test_module_validates_on_its_own(tmp_path: Path) -> None:
-    """The module alone (no emulator files) initialises offline from the provider mirror and validates."""
+def test_modules_configure_no_provider() -> None:
+    """A module callers can use: no provider block (the caller's provider is passed in), and an AWS provider
+    constraint that admits the 5.x and 6.x lines; the example root holds the provider block."""
+    for module in (MODULE, TERRAFORM / "modules" / "forward-events"):
+        text = "\n".join(path.read_text() for path in module.glob("*.tf"))
+        assert not re.search(r'^\s*provider\s+"', text, re.MULTILINE), module
+    constraint = re.search(r'aws\s*=\s*\{[^}]*version\s*=\s*"([^"]+)"', (MODULE / "versions.tf").read_text())
+    assert constraint is not None
+    assert constraint.group(1) == ">= 5.100, < 7"
+    assert re.search(r'^provider "aws"', (EXAMPLE / "main.tf").read_text(), re.MULTILINE)
+    lock = (EXAMPLE / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+
+
+def mirrored_aws_versions(plugin_dir: str) -> list[str]:
+    """The hashicorp/aws versions in the provider mirror (one directory per version)."""
+    return sorted(p.name for p in (Path(plugin_dir) / "registry.terraform.io" / "hashicorp" / "aws").iterdir())
+
+
+def test_module_validates_on_its_own_with_every_mirrored_provider(tmp_path: Path) -> None:
+    """The module alone (no emulator files, no provider block) initialises offline from the provider mirror and
+    validates, with each mirrored AWS provider version its constraint admits (5.x and 6.x lines as mirrored; the
+    example's lock file pins the one deploy/local.sh uses)."""
     mirror = subprocess.run([str(LOCAL_SH), "tools"], capture_output=True, text=True, timeout=60)
     assert mirror.returncode == 0, f"{mirror.stderr} (`make terraform-tools` checks for terraform and the mirror)"
     plugin_dir = mirror.stdout.rsplit("provider mirror: ", 1)[1].strip()
-    for path in MODULE.glob("*.tf"):
-        shutil.copy(path, tmp_path)
-    for command in (["init", "-backend=false", f"-plugin-dir={plugin_dir}"], ["validate"]):
-        done = subprocess.run(
-            ["terraform", f"-chdir={tmp_path}", *command, "-no-color"],
-            env=terraform_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
+    versions = [v for v in mirrored_aws_versions(plugin_dir) if v.split(".")[0] in ("5", "6")]
+    assert versions, f"no AWS provider 5.x or 6.x in {plugin_dir}"
+    for version in versions:
+        workdir = tmp_path / version
+        shutil.copytree(MODULE, workdir / "module")
+        aws = f'aws = {{ source = "hashicorp/aws", version = "{version}" }}'
+        pin = f"terraform {{\n  required_providers {{\n    {aws}\n  }}\n}}\n"
+        (workdir / "main.tf").write_text(
+            pin + 'module "rotaudit" {\n  source = "./module"\n  region = "us-east-1"\n  image = "x"\n}\n'
         )
-        assert done.returncode == 0, done.stdout + done.stderr
+        for command in (["init", "-backend=false", f"-plugin-dir={plugin_dir}"], ["validate"]):
+            done = subprocess.run(
+                ["terraform", f"-chdir={workdir}", *command, "-no-color"],
+                env=terraform_env(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, version + done.stdout + done.stderr
 
 
 def test_up_times_every_step(stack: Stack) -> None:
@@ -337,6 +371,40 @@ def test_service_runs_on_fargate_in_the_given_network(stack: Stack) -> None:
     assert groups["logGroups"][0]["retentionInDays"] == 365
 
 
+def test_alarms_notify_the_topic_and_queries_read_the_daemons_logs(stack: Stack) -> None:
+    """The CloudWatch alarms watch the DLQ, the service's tasks, and the daemon's log metrics, notifying the topic;
+    the saved Logs Insights queries read the daemon's log group."""
+    prefix, outputs = stack.prefix, stack.outputs
+    alarms = boto("cloudwatch", stack.endpoint).describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
+    by_name = {alarm["AlarmName"].removeprefix(f"{prefix}-"): alarm for alarm in alarms}
+    assert set(by_name) == {"dlq-depth", "dlq-age", "tasks-below-desired", "daemon-errors", "failed-remediations"}
+    assert set(outputs["alarm_arns"]) == {alarm["AlarmName"] for alarm in alarms}
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [outputs["topic_arn"]], alarm["AlarmName"]
+    dlq_name = outputs["dlq_url"].rsplit("/", 1)[1]
+    for name in ("dlq-depth", "dlq-age"):
+        assert by_name[name]["Namespace"] == "AWS/SQS"
+        assert by_name[name]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    tasks = {q["Id"]: q for q in by_name["tasks-below-desired"]["Metrics"]}
+    assert tasks["missing"]["Expression"] == "desired - running"
+    for query_id, metric in (("desired", "DesiredTaskCount"), ("running", "RunningTaskCount")):
+        watched = tasks[query_id]["MetricStat"]["Metric"]
+        assert (watched["Namespace"], watched["MetricName"]) == ("ECS/ContainerInsights", metric)
+        dimensions = {d["Name"]: d["Value"] for d in watched["Dimensions"]}
+        assert dimensions == {"ClusterName": outputs["cluster_name"], "ServiceName": outputs["service_name"]}
+    logs = boto("logs", stack.endpoint)
+    filters = logs.describe_metric_filters(logGroupName=outputs["log_group_name"])["metricFilters"]
+    metrics = {f["metricTransformations"][0]["metricName"]: f["filterPattern"] for f in filters}
+    assert set(metrics) == {by_name["daemon-errors"]["MetricName"], by_name["failed-remediations"]["MetricName"]}
+    assert '"remediation.failed"' in metrics[by_name["failed-remediations"]["MetricName"]]
+    queries = logs.describe_query_definitions(queryDefinitionNamePrefix=f"{prefix}/")["queryDefinitions"]
+    assert {q["name"] for q in queries} == {
+        f"{prefix}/{name}" for name in ("event-path", "rejections-by-reason", "remediations-needing-a-human", "errors")
+    }
+    assert all(q["logGroupNames"] == [outputs["log_group_name"]] for q in queries)
+    assert set(outputs["query_definition_ids"]) == {q["name"] for q in queries}
+
+
 def test_leftover_check_sees_every_kind_of_resource(stack: Stack) -> None:
     """Before `down`, the leftover check finds every kind of resource the stack made (so a clean result means it)."""
     assert {kind for kind, _ in leftovers(stack.endpoint, stack.prefix)} == EVERY_KIND
@@ -355,7 +423,7 @@ def test_other_accounts_may_put_only_secrets_manager_events_on_the_bus(stack: St
     assert statement["Condition"] == {"StringEquals": {"events:source": "aws.secretsmanager"}}
 
 
-FORWARDER = MODULE / "modules" / "forward-events"
+FORWARDER = TERRAFORM / "modules" / "forward-events"
 SOURCE_REGION = "eu-west-1"
 
 

@@ -1,6 +1,6 @@
 """`python -m bench --quick` end to end: every benchmark runs its real contenders and reports sane figures.
 
-One quick run (all three benchmarks, small sizes, each on its own emulator process) is shared by the tests below;
+One quick run (all four benchmarks, small sizes, each on its own emulator process) is shared by the tests below;
 they check what the run measured against what it was given, never against fixed numbers.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from daemon.metrics import _LAG_BUCKETS
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -38,10 +39,11 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_quick_bench_exits_0_with_every_section(quick: dict[str, Any]) -> None:
-    """The quick run succeeds and writes one results file holding the ingest, scan and lifecycle sections."""
+    """The quick run succeeds and writes one results file holding the ingest, scan, lifecycle and latency sections."""
     assert quick["code"] == 0, quick["stderr"][-3000:]
-    assert {"ingest", "scan", "lifecycle", "targets", "machine"} <= set(quick["results"])
-    assert all(quick["results"][name]["parameters"]["quick"] is True for name in ("ingest", "scan", "lifecycle"))
+    assert {"ingest", "scan", "lifecycle", "latency", "targets", "machine"} <= set(quick["results"])
+    sections = ("ingest", "scan", "lifecycle", "latency")
+    assert all(quick["results"][name]["parameters"]["quick"] is True for name in sections)
 
 
 def test_ingest_contenders_drained_every_event(quick: dict[str, Any]) -> None:
@@ -87,6 +89,48 @@ def test_lifecycle_times_and_memory_are_positive(quick: dict[str, Any]) -> None:
     assert len(lifecycle["runs"]) == lifecycle["parameters"]["runs"]
     for key, value in lifecycle["median"].items():
         assert _positive(value), (key, value)
+
+
+def test_latency_every_sent_event_was_read_back(quick: dict[str, Any]) -> None:
+    """Each latency contender's table yielded every steady and burst event it was sent, each with its own stamp."""
+    latency = quick["results"]["latency"]
+    params = latency["parameters"]
+    runs = {(run["contender"], run["latency_ms"]): run for run in latency["runs"]}
+    assert set(runs) == {(name, ms) for name in ("rotaudit", "baseline") for ms in params["latency_ms"]}
+    for run in runs.values():
+        assert run["exit_code"] == 0
+        for phase, sent in (("steady", params["steady_events"]), ("burst", params["burst_events"])):
+            readable, started = run[phase]["readable_s"], run[phase]["write_started_s"]
+            assert readable["count"] == started["count"] == sent, (run["contender"], phase)
+            # Order, not speed: an item is read only after its send returned, and percentiles are ranks.
+            assert 0 < readable["p50"] <= readable["p99"] <= readable["max"], (run["contender"], phase, readable)
+        assert _positive(run["aws_calls"])
+    # rotaudit's own lag histogram saw the events too (SentTimestamp on the emulator's clock).
+    for (name, _), run in runs.items():
+        if name == "rotaudit":
+            assert all(math.isfinite(run[phase]["own_event_lag_mean_s"]) for phase in ("steady", "burst"))
+
+
+def test_latency_states_the_emulators_round_trips_and_the_alert_threshold(quick: dict[str, Any]) -> None:
+    """The latency section times each emulator operation it names and derives the lag alert from rotaudit's p99."""
+    latency = quick["results"]["latency"]
+    params = latency["parameters"]
+    operations = {"sqs.SendMessage", "sqs.ReceiveMessage", "dynamodb.PutItem", "dynamodb.GetItem"}
+    assert set(latency["emulator_round_trip_ms"]) == {f"{ms:g}ms" for ms in params["latency_ms"]}
+    for trips in latency["emulator_round_trip_ms"].values():
+        assert operations <= set(trips)
+        for figures in trips.values():
+            assert figures["count"] == params["probe_samples"]
+            assert _positive(figures["p50"])
+    alert = latency["alert"]
+    assert alert["threshold_s"] in _LAG_BUCKETS
+    assert alert["threshold_s"] >= alert["factor"] * alert["p99_s"]
+    rotaudit = next(
+        run for run in latency["runs"] if run["contender"] == "rotaudit" and run["latency_ms"] == alert["latency_ms"]
+    )
+    assert alert["latency_ms"] == max(params["latency_ms"])
+    assert alert["p99_s"] == rotaudit[alert["phase"]]["readable_s"]["p99"]
+    assert any(line.startswith("| latency") for line in quick["markdown"].splitlines())
 
 
 def test_markdown_table_gives_every_target_a_verdict(quick: dict[str, Any]) -> None:

@@ -77,6 +77,7 @@ def test_apply_patches_returns_every_patch_and_is_idempotent() -> None:
         "secretsmanager-list-in-one-pass",
         "sqs-redrive-policy-compact",
         "ecs-service-az-rebalancing",
+        "logs-query-definitions-stand-in",
         "dynamodb-query-partition-o1",
         "events-serialised",
         "secretsmanager-current-follows-label",

@@ -20,7 +20,9 @@ from typing import Any
 
 from tests.support import FAKE_CREDENTIALS, REGION, ROOT, boto, rotaudit_cmd
 
-MODULE = ROOT / "deploy" / "terraform"
+TERRAFORM = ROOT / "deploy" / "terraform"
+MODULE = TERRAFORM / "modules" / "rotaudit"  # the reusable module: no provider block
+EXAMPLE = TERRAFORM / "examples" / "complete"  # the root deploy/local.sh applies
 LOCAL_SH = ROOT / "deploy" / "local.sh"
 # name suffix -> tags: two secrets the scan checks, one it must ignore (the tutorial's three).
 FORWARDING_ACCOUNT = "210987654321"  # an account the stack accepts forwarded events from
@@ -135,6 +137,11 @@ def leftovers(endpoint: str, prefix: str) -> list[tuple[str, str]]:
     found += [("bucket", b["Name"]) for b in s3.list_buckets().get("Buckets", [])]
     secrets = _pages(sm, "list_secrets", "SecretList", Filters=[{"Key": "name", "Values": [prefix]}])
     found += [("secret", s["Name"]) for s in secrets]
+    alarms = _pages(boto("cloudwatch", endpoint), "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix)
+    found += [("alarm", a["AlarmName"]) for a in alarms]
+    found += [("metric-filter", f["filterName"]) for f in _pages(logs, "describe_metric_filters", "metricFilters")]
+    queries = logs.describe_query_definitions(queryDefinitionNamePrefix=f"{prefix}/")["queryDefinitions"]
+    found += [("query", q["name"].replace("/", "-", 1)) for q in queries]  # saved as "prefix/name"
     # Listings filter by a raw prefix (or not at all): keep names that are the prefix or start with "prefix-".
     return sorted(
         (kind, name) for kind, name in found if kind == "subscription" or _ours(name.removeprefix("/ecs/"), prefix)

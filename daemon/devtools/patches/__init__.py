@@ -1,9 +1,9 @@
 """Pinned patches that adapt moto (server mode) to what rotaudit relies on and to how AWS behaves.
 
 The patches live one module per service (`sqs`, `dynamodb`, `iam`, `sts`, `ssm`, `secretsmanager`, `events`,
-`securityhub`, `rotation` for Secrets Manager's rotation engine stand-in in `daemon.devtools.rotation`, and
-`terraform` for what Terraform reads back), each importing only `registry` (and `rotation` the engine it routes
-to); this module holds their order and `apply_patches()`.
+`securityhub`, `logs` for saved Logs Insights queries, `rotation` for Secrets Manager's rotation engine stand-in in
+`daemon.devtools.rotation`, and `terraform` for what Terraform reads back), each importing only `registry` (and
+`rotation` the engine it routes to); this module holds their order and `apply_patches()`.
 Each patch checks its target first and raises `PatchError` when moto's internals have moved, so an upgrade fails
 loudly instead of quietly changing behaviour. `apply_patches()` is idempotent.
 """
@@ -17,6 +17,7 @@ from daemon.devtools.patches import (
     dynamodb,
     events,
     iam,
+    logs,
     rotation,
     secretsmanager,
     securityhub,
@@ -42,6 +43,7 @@ _PATCHES: tuple[tuple[str, Callable[[str], None]], ...] = (
     ("secretsmanager-list-in-one-pass", secretsmanager.patch_list_secrets),
     ("sqs-redrive-policy-compact", terraform.patch_sqs_redrive_format),
     ("ecs-service-az-rebalancing", terraform.patch_ecs_az_rebalancing),
+    ("logs-query-definitions-stand-in", logs.patch_query_definitions),
     ("dynamodb-query-partition-o1", dynamodb.patch_query_partition),
     ("events-serialised", events.patch_serialised),
     ("secretsmanager-current-follows-label", secretsmanager.patch_current_follows_label),

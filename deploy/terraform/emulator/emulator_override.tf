@@ -1,4 +1,4 @@
-# Merged over the module's provider block in a working copy: every service at the emulator, fake credentials,
+# Merged over the provider block of examples/complete in a working copy: every service at the emulator, fake credentials,
 # and no calls to the real AWS metadata or account APIs.
 provider "aws" {
   access_key                  = "testing"
@@ -11,8 +11,10 @@ provider "aws" {
 
   endpoints {
     cloudtrail     = var.emulator_endpoint
+    cloudwatch     = var.emulator_endpoint
     cloudwatchlogs = var.emulator_endpoint
     dynamodb       = var.emulator_endpoint
+    ec2            = var.emulator_endpoint
     ecs            = var.emulator_endpoint
     events         = var.emulator_endpoint
     iam            = var.emulator_endpoint

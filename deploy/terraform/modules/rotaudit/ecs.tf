@@ -71,8 +71,15 @@ resource "aws_cloudwatch_log_group" "daemon" {
   kms_key_id = var.kms_key_arn
 }
 
+# The cluster: var.ecs_cluster_arn's, else one of the module's own.
+locals {
+  cluster_arn  = var.ecs_cluster_arn != null ? var.ecs_cluster_arn : aws_ecs_cluster.this[0].arn
+  cluster_name = var.ecs_cluster_arn != null ? element(split("/", var.ecs_cluster_arn), 1) : aws_ecs_cluster.this[0].name
+}
+
 resource "aws_ecs_cluster" "this" {
-  name = var.name_prefix
+  count = var.ecs_cluster_arn == null ? 1 : 0
+  name  = var.name_prefix
 
   setting {
     name  = "containerInsights"
@@ -114,7 +121,7 @@ resource "aws_ecs_task_definition" "daemon" {
 
 resource "aws_ecs_service" "daemon" {
   name                               = "${var.name_prefix}-daemon"
-  cluster                            = aws_ecs_cluster.this.id
+  cluster                            = local.cluster_arn
   task_definition                    = aws_ecs_task_definition.daemon.arn
   desired_count                      = var.desired_count
   launch_type                        = "FARGATE"
@@ -125,13 +132,20 @@ resource "aws_ecs_service" "daemon" {
   availability_zone_rebalancing      = "ENABLED" # replicas spread across the subnets' zones
 
   network_configuration {
-    subnets          = var.subnet_ids
-    security_groups  = var.security_group_ids
-    assign_public_ip = var.assign_public_ip
+    subnets          = local.subnet_ids
+    security_groups  = local.security_group_ids
+    assign_public_ip = var.assign_public_ip || local.create_network
   }
 
   deployment_circuit_breaker {
     enable   = true
     rollback = true
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.region == data.aws_region.current.name
+      error_message = "region must be the AWS provider's region: the task role's ARNs and the daemon's AWS_REGION are built from it."
+    }
   }
 }

@@ -13,9 +13,8 @@ variable "name_prefix" {
 }
 
 variable "region" {
-  description = "AWS region of the stack."
+  description = "AWS region of the stack: the configured provider's region (checked), from which the policies' ARNs are built at plan time."
   type        = string
-  default     = "us-east-1"
 }
 
 variable "image" {
@@ -146,18 +145,32 @@ variable "extra_environment" {
   }
 }
 
+variable "ecs_cluster_arn" {
+  description = "An existing ECS cluster to run the service in. Null: the module creates one named name_prefix (with container_insights)."
+  type        = string
+  default     = null
+}
+
 variable "subnet_ids" {
-  description = "Subnets of the service's tasks (awsvpc)."
+  description = "Subnets of the service's tasks (awsvpc); they need a route to the AWS APIs (NAT gateway or VPC endpoints). Null: the module creates a small VPC (vpc_cidr) with two public subnets and gives tasks a public IP."
   type        = list(string)
+  default     = null
 }
 
 variable "security_group_ids" {
-  description = "Security groups of the service's tasks. The daemon needs egress to AWS APIs and ingress only on http_port from the scraper."
+  description = "Security groups of the service's tasks. The daemon needs egress to AWS APIs (HTTPS) and ingress only on http_port from the scraper. Null: the module creates one allowing HTTPS egress only, in the subnets' VPC."
   type        = list(string)
+  default     = null
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC the module creates when subnet_ids is null (split into two subnets in two zones)."
+  type        = string
+  default     = "10.42.0.0/24"
 }
 
 variable "assign_public_ip" {
-  description = "Give tasks a public IP (only for subnets without a NAT gateway or VPC endpoints)."
+  description = "Give tasks a public IP (only for subnets without a NAT gateway or VPC endpoints). Always on in the VPC the module creates."
   type        = bool
   default     = false
 }
@@ -286,10 +299,28 @@ variable "ecr_repository_arns" {
   default     = []
 }
 
-variable "tags" {
-  description = "Tags for every resource (merged with Application and Stack)."
-  type        = map(string)
-  default     = {}
+variable "alarms_enabled" {
+  description = "CloudWatch alarms on the DLQ, the service's running tasks, the daemon's errors and failed remediations, notifying the topic (see alarms.tf). For teams without Prometheus; harmless beside it."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_dlq_age_s" {
+  description = "Alarm when the oldest message in the DLQ is older than this many seconds."
+  type        = number
+  default     = 3600
+}
+
+variable "alarm_error_logs" {
+  description = "Alarm when the daemon logs more than this many ERROR lines in 5 minutes."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the CloudWatch alarms notify instead of the stack's topic (which CloudWatch can publish to only when kms_key_arn is a customer-managed key admitting cloudwatch.amazonaws.com)."
+  type        = string
+  default     = null
 }
 
 variable "securityhub_findings" {
