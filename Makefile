@@ -64,7 +64,7 @@ test-deploy: install
 
 # DEPLOY_MAKE is expanded here, so the recipes do not name $(MAKE): `make -n test` then runs no deploy check.
 DEPLOY_MAKE := $(MAKE)
-DEPLOY_CHECKS = ROTAUDIT_CACHE=$(ROTAUDIT_CACHE) PROMTOOL=$(PROMTOOL) MAKE="$(DEPLOY_MAKE)" mk/deploy-checks.sh
+DEPLOY_CHECKS = ROTAUDIT_CACHE=$(ROTAUDIT_CACHE) PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) MAKE="$(DEPLOY_MAKE)" mk/deploy-checks.sh
 
 lint: install
 	$(BIN)/ruff check daemon tests $(wildcard bench)

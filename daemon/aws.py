@@ -98,6 +98,22 @@ def translate(service: str, operation: str, exc: BaseException) -> AwsError:
     return PermanentAwsError(service, operation, type(exc).__name__, str(exc)[:300])
 
 
+def error_kind(err: AwsError) -> str:
+    """The `kind` label of rotaudit_aws_errors_total: `transient`, `permanent`, or `condition` — a conditional
+    write whose condition was false (a duplicate, a race lost to another replica): an expected outcome, counted
+    apart so that `permanent` (a missing permission, a bad request) is worth an alert."""
+    if isinstance(err, TransientAwsError):
+        return "transient"
+    if err.code == "ConditionalCheckFailedException":
+        return "condition"
+    reasons = err.details.get("CancellationReasons")
+    if err.code == "TransactionCanceledException" and isinstance(reasons, list):
+        codes = {str(reason.get("Code", "None")) for reason in reasons if isinstance(reason, dict)}
+        if codes and codes <= {"None", "ConditionalCheckFailed"}:
+            return "condition"
+    return "permanent"
+
+
 class Aws:
     """Async AWS clients for one region/endpoint, opened with `async with`."""
 
@@ -177,8 +193,7 @@ class Aws:
             result: dict[str, Any] = await method(**params)
         except (ClientError, BotoCoreError, *_NETWORK_ERRORS) as exc:
             err = translate(service, operation, exc)
-            kind = "transient" if isinstance(err, TransientAwsError) else "permanent"
-            self.metrics.aws_errors.labels(service, operation, kind).inc()
+            self.metrics.aws_errors.labels(service, operation, error_kind(err)).inc()
             raise err from None
         return result
 

@@ -69,6 +69,8 @@ class Config:
     dlq_poll_s: int = 60
     # Security Hub findings (BatchImportFindings into this region's hub).
     securityhub: bool = False
+    # Open-failure gauges.
+    failures_refresh_s: float = 60.0
 
 
 SETTINGS: dict[str, tuple[Parser, str]] = {
@@ -107,6 +109,7 @@ SETTINGS: dict[str, tuple[Parser, str]] = {
     "sync_interval_minutes": (parse.int_between(1, 1440), "ROTAUDIT_SYNC_INTERVAL_MINUTES"),
     "dlq_poll_s": (parse.int_between(5, 3600), "ROTAUDIT_DLQ_POLL_S"),
     "securityhub": (parse.boolean, "ROTAUDIT_SECURITYHUB"),
+    "failures_refresh_s": (parse.float_between(1, 3600), "ROTAUDIT_FAILURES_REFRESH_S"),
 }
 
 

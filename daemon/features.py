@@ -17,6 +17,9 @@ from daemon.aws import Aws
 from daemon.config import Config
 from daemon.dlq.metrics import DlqMetrics
 from daemon.dlq.monitor import DlqMonitor
+from daemon.failures.metrics import FailureMetrics
+from daemon.failures.store import FailureStore
+from daemon.failures.tracker import FailureTracker
 from daemon.findings.asff import SecretRef
 from daemon.findings.metrics import FindingsMetrics
 from daemon.findings.publisher import FindingsPublisher, Observation, ScanRun
@@ -46,6 +49,12 @@ def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) 
     features = Features()
     registry = metrics.registry
     findings = build_findings(aws, config, FindingsMetrics(registry)) if config.securityhub else None
+    # Open failures first: its item exists before remediation (a later hook) can escalate the failure.
+    failures = FailureTracker(
+        FailureStore(aws, config.audit_table), FailureMetrics(registry), refresh_s=config.failures_refresh_s
+    )
+    features.hooks.append(failures.on_event)
+    features.jobs["failures"] = failures.run
     if dlq_url:
         monitor = DlqMonitor(aws, dlq_url, DlqMetrics(registry), poll_s=config.dlq_poll_s)
         features.jobs["dlq_monitor"] = monitor.run
@@ -59,7 +68,10 @@ def build_features(aws: Aws, config: Config, metrics: Metrics, *, dlq_url: str) 
             config,
             RemediationMetrics(registry),
             retry_base_s=config.remediation_retry_base_s,
-            notice_listeners=[needs_human_listener(findings)] if findings is not None else (),
+            notice_listeners=[
+                escalation_listener(failures),
+                *([needs_human_listener(findings)] if findings is not None else []),
+            ],
         )
         features.hooks.append(remediator.on_event)
         features.jobs["remediation"] = RetryJob(remediator, poll_s=config.remediation_poll_s).run
@@ -125,6 +137,17 @@ class _ScanFindings:
 def scan_observer(findings: FindingsPublisher) -> ObserverFactory:
     """What the scanner calls for each run (the daemon's timer and `rotaudit scan --once` alike)."""
     return lambda run_id: _ScanFindings(findings.scan_run(run_id))
+
+
+def escalation_listener(failures: FailureTracker) -> NoticeListener:
+    """Remediation's escalations mark the open failure `needs_human`. A TransientAwsError fails the send, as a
+    failed publish does, so the claim's outbox sends (and marks) again later; nothing else is raised."""
+
+    async def listen(notice: Notification) -> None:
+        if notice.kind is Kind.NEEDS_HUMAN:
+            await failures.needs_human(notice.secret_arn, notice.secret_name, notice.rotation_id)
+
+    return listen
 
 
 def needs_human_listener(findings: FindingsPublisher) -> NoticeListener:

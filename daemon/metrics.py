@@ -60,7 +60,8 @@ class Metrics:
         )
         self.aws_errors = Counter(
             "rotaudit_aws_errors",
-            "AWS API calls that failed, by service, operation and kind (transient, permanent).",
+            "AWS API calls that failed, by service, operation and kind (transient, permanent, condition: a "
+            "conditional write's condition was false, an expected outcome such as a duplicate).",
             ["service", "operation", "kind"],
             registry=r,
         )

@@ -11,7 +11,8 @@
 # Portable bash 3.2 (macOS): no associative arrays, no empty-array expansion under set -u.
 # For tests: ROTAUDIT_DEPLOY_UID, ROTAUDIT_DEPLOY_KERNEL and ROTAUDIT_DEPLOY_DEBIAN_FILE stand in for `id -u`,
 # `uname -s` and /etc/debian_version, so a test can play a Mac laptop or a root Debian machine; PATH decides which
-# tools are there. MAKE names the make to run the targets with; PROMTOOL and ROTAUDIT_CACHE come from the Makefile.
+# tools are there. MAKE names the make to run the targets with; PROMTOOL, PROMETHEUS and ROTAUDIT_CACHE come from the
+# Makefile.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,8 +64,11 @@ need_test_container() {
 }
 
 need_test_monitoring() {
-    if [[ -x ${PROMTOOL:-} ]] || have promtool || { can_apt && have dpkg-deb; }; then return 0; fi
-    need="promtool (it ships with Prometheus), on PATH or named by PROMTOOL"
+    if can_apt && have dpkg-deb; then return 0; fi
+    if { [[ -x ${PROMTOOL:-} ]] || have promtool; } && { [[ -x ${PROMETHEUS:-} ]] || have prometheus; }; then
+        return 0
+    fi
+    need="promtool and prometheus (both ship with Prometheus), on PATH or named by PROMTOOL and PROMETHEUS"
     how="install Prometheus (e.g. brew install prometheus), then: make test-monitoring"
     return 1
 }

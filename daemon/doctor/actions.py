@@ -26,6 +26,9 @@ DAEMON_ACTIONS: dict[str, frozenset[str]] = {
         }
     ),
     "dlq": frozenset({"sqs:ReceiveMessage"}),
+    "failures": frozenset(
+        {"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}
+    ),
     "findings": frozenset({"securityhub:BatchImportFindings", "securityhub:GetFindings"}),
     "remediation": frozenset(
         {
@@ -78,7 +81,7 @@ OPTIONAL = frozenset({"ssm:StartAutomationExecution"})
 
 def features_on(config: Config) -> set[str]:
     """The features the daemon starts with this configuration (daemon/features.py)."""
-    on = {"core", "dlq"}  # the DLQ monitor runs whenever the queue has a DLQ, which doctor requires
+    on = {"core", "dlq", "failures"}  # the DLQ monitor runs whenever the queue has a DLQ, which doctor requires
     on |= {"scan"} if config.scan_enabled else set()
     on |= {"sync"} if config.sync_pairs else set()
     on |= {"remediation"} if config.remediation_mode != "off" else set()

@@ -35,6 +35,8 @@ from tests.support import REGION, ROOT, daemon_env, rotaudit_cmd, wait_until
 
 PROM = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "rotaudit.json"
+RUNBOOK = PROM / "runbook.md"
+RUNBOOK_URL = "https://github.com/rotaudit/rotaudit/blob/main/deploy/prometheus/runbook.md"
 DEFAULT_PROMTOOL = "/var/cache/rotaudit/monitoring/bin/promtool"
 SYNTHETIC = frozenset({"up"})  # series Prometheus itself writes for every target
 KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "by", "without", "on", "ignoring", "inf", "nan"})
@@ -344,16 +346,33 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
 
 
 def test_every_alert_has_a_delay_severity_and_annotations() -> None:
-    """Each alert waits (`for`), has a severity, and says what, why and what to do."""
+    """Each alert waits (`for`), has a severity, and says what, why, and where its runbook is."""
     for name, alert in _alerts().items():
         assert alert.get("for"), name
         assert alert["labels"]["severity"] in ("critical", "warning", "info"), name
-        assert {"summary", "description", "runbook"} <= set(alert["annotations"]), name
+        assert {"summary", "description", "runbook_url"} <= set(alert["annotations"]), name
+
+
+def _runbook_sections() -> dict[str, str]:
+    """runbook.md's `## ` headings (as GitHub anchors them: lower case) -> their text."""
+    parts = re.split(r"^## (.+)$", RUNBOOK.read_text(), flags=re.MULTILINE)
+    return {heading.strip().lower(): text for heading, text in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def test_every_alert_links_its_own_runbook_section() -> None:
+    """Each runbook_url is runbook.md on main at the alert's own heading, which says what it means and what to do;
+    the runbook has no section for an alert that does not exist."""
+    sections = _runbook_sections()
+    for name, alert in _alerts().items():
+        assert alert["annotations"]["runbook_url"] == f"{RUNBOOK_URL}#{name.lower()}", name
+        assert "**What it means.**" in sections[name.lower()], name
+        assert "**What to do.**" in sections[name.lower()], name
+    assert set(sections) == {name.lower() for name in _alerts()}
 
 
 def test_runbook_commands_are_real_cli_commands() -> None:
-    """Every `rotaudit ...` command in a runbook parses with the real CLI."""
-    commands = [c for a in _alerts().values() for c in re.findall(r"`rotaudit ([^`]+)`", a["annotations"]["runbook"])]
+    """Every `rotaudit ...` command in the runbook parses with the real CLI."""
+    commands = re.findall(r"`rotaudit ([^`]+)`", RUNBOOK.read_text())
     assert len(commands) >= 5
     for command in commands:
         try:
@@ -377,17 +396,22 @@ def test_dashboard_queries_go_through_the_datasource_variable() -> None:
     assert dashboard["schemaVersion"] >= 39
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
+    assert variables["job"]["current"]["value"] == _scrape_job()["job_name"], "the job name is a variable"
+    queries = [v["query"]["query"] for v in variables.values() if v["type"] == "query"] + _dashboard_exprs()
+    assert [query for query in queries if re.search(r"\bjob\s*=\s*\"", query)] == [], "a hard-coded job"
     assert variables["datasource"]["query"] == "prometheus"
     for panel in dashboard["panels"]:
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
             assert 'ecs_service=~"$ecs_service"' in target["expr"], panel["title"]
+            assert 'job=~"$job"' in target["expr"], panel["title"]
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
 
 
 def test_dashboard_has_the_operator_panels() -> None:
-    """Events, rejections, remediations, flagged secrets, scan freshness, lag, DLQ, in-flight and AWS errors."""
+    """Events, rejections, remediations, flagged secrets, scan freshness, lag, DLQ, in-flight, AWS errors, open
+    failures (and those needing a person, the oldest one's age) and time to recover."""
     exprs = " ".join(_dashboard_exprs())
     for metric in (
         "rotaudit_events_processed_total",
@@ -399,13 +423,17 @@ def test_dashboard_has_the_operator_panels() -> None:
         "rotaudit_dlq_messages",
         "rotaudit_events_in_flight",
         "rotaudit_aws_errors_total",
+        "rotaudit_rotation_failures_open",
+        "rotaudit_rotation_failures_needing_human",
+        "rotaudit_rotation_failure_oldest_open_timestamp_seconds",
+        "rotaudit_rotation_recovery_seconds_bucket",
     ):
         assert metric in exprs, metric
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Each dashboard query, with Grafana's variables filled in, parses (promtool check rules)."""
-    fill = {"$__rate_interval": "2m", "$ecs_cluster": ".*", "$ecs_service": ".*"}
+    fill = {"$__rate_interval": "2m", "$job": "rotaudit", "$ecs_cluster": ".*", "$ecs_service": ".*"}
     rules = []
     for index, expr in enumerate(_dashboard_exprs()):
         for variable, value in fill.items():

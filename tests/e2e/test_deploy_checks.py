@@ -61,6 +61,7 @@ class Machine:
             "MAKE_LOG": str(tmp_path / "make.log"),
             "STUB_FAILING": "",
             "PROMTOOL": str(tmp_path / "cache" / "promtool"),  # where the Makefile would fetch it: not there
+            "PROMETHEUS": str(tmp_path / "cache" / "prometheus"),
             "ROTAUDIT_DEPLOY_DEBIAN_FILE": str(tmp_path / "debian_version"),
         }
 
@@ -110,10 +111,11 @@ def test_mac_laptop_skips_every_deploy_check_and_says_how(machine: Machine) -> N
 
 
 def test_laptop_runs_the_checks_whose_tools_it_has(machine: Machine) -> None:
-    """With promtool, terraform and a provider mirror on a non-root Linux laptop, the container and Chromium's checks
-    are skipped."""
+    """With Prometheus (promtool and the server), terraform and a provider mirror on a non-root Linux laptop, the
+    container and Chromium's checks are skipped."""
     machine.env |= {"ROTAUDIT_DEPLOY_UID": "1000", "ROTAUDIT_DEPLOY_KERNEL": "Linux"}
     machine.stub("promtool")
+    machine.stub("prometheus")
     machine.stub("terraform", "#!/bin/bash\necho 'Terraform v1.14.0'\n")
     mirror = machine.tmp / "mirror"
     (mirror / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
@@ -123,6 +125,17 @@ def test_laptop_runs_the_checks_whose_tools_it_has(machine: Machine) -> None:
     assert run.made == ["test-monitoring", "test-terraform"]
     assert _skipped(run) == ["test-container", "test-evidence"]
     assert "needs root" in run.stdout
+
+
+def test_promtool_without_the_prometheus_server_skips_the_monitoring_check(machine: Machine) -> None:
+    """test-monitoring also runs the rules in a real Prometheus: promtool alone is not enough, and the skip says so."""
+    machine.env |= {"ROTAUDIT_DEPLOY_UID": "1000", "ROTAUDIT_DEPLOY_KERNEL": "Linux"}
+    machine.stub("promtool")
+    run = machine.run("test-monitoring")
+    assert run.code == 0, run.stderr
+    assert run.made == []
+    assert _skipped(run) == ["test-monitoring"]
+    assert "prometheus" in run.stdout.split("summary:")[1]
 
 
 def test_ci_skips_nothing_and_a_missing_tool_fails(machine: Machine) -> None:

@@ -10,19 +10,33 @@ pattern must be used, so the map grants nothing the code does not write.
 from __future__ import annotations
 
 import fnmatch
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 from prometheus_client import CollectorRegistry
 
+from daemon.audit import Outcome
 from daemon.aws import Aws
+from daemon.emit import build_event
+from daemon.failures.metrics import FailureMetrics
+from daemon.failures.store import FailureStore
+from daemon.failures.tracker import FailureTracker
 from daemon.scan.metrics import ScanMetrics
 from daemon.scan.scanner import Scanner
 from tests.support import REGION
 from tests.support.iam import LEADING_KEYS
-from tests.support.remediation import FakeClock, config, pump, replicas, retry_until_settled, rotate, rotating_secret
+from tests.support.remediation import (
+    FakeClock,
+    config,
+    parsed,
+    pump,
+    replicas,
+    retry_until_settled,
+    rotate,
+    rotating_secret,
+)
 from tests.support.rotation import Failure as Fault
 from tests.support.scan import client, create_secret
 
@@ -78,7 +92,8 @@ async def test_updates_and_deletes_stay_in_the_partitions_the_role_allows(
     endpoint: str, stack: dict[str, str], writes: Writes
 ) -> None:
     """A scan window (lease taken, renewed, completed) and a remediation (claim, retry, notification, recovery,
-    a failed notification) update and delete only inside the declared partitions, and use every one of them."""
+    a failed notification) and an open failure (opened, closed) update and delete only inside the declared
+    partitions, and use every one of them."""
     key = f"Partitions{datetime.now(UTC).strftime('%H%M%S%f')}"
     create_secret(client("secretsmanager", endpoint), f"part-{key}", {key: "yes"})
     async with Aws(REGION, endpoint_url=endpoint) as aws:
@@ -95,6 +110,12 @@ async def test_updates_and_deletes_stay_in_the_partitions_the_role_allows(
         other = rotating_secret(endpoint, failures=[Fault("setSecret", None)])
         rotate(endpoint, other)
         await pump(endpoint, stack["queue_url"], replica, until="RotationFailed")
+
+    async with Aws(REGION, endpoint_url=endpoint) as aws:  # a failure opened, then closed by a success
+        tracker = FailureTracker(FailureStore(aws, stack["table_name"]), FailureMetrics(CollectorRegistry()))
+        failed = datetime.now(UTC) - timedelta(minutes=1)
+        await tracker.on_event(parsed(build_event("RotationFailed", secret.arn, when=failed)), Outcome.RECORDED)
+        await tracker.on_event(parsed(build_event("RotationSucceeded", secret.arn)), Outcome.RECORDED)
 
     outside = sorted((action, partition) for action, partition in writes if not _allowed(action, partition))
     assert outside == []

@@ -29,7 +29,7 @@ from tests.support import ROOT
 
 PACKAGE = ROOT / "daemon"
 ENTRY = "daemon.app"  # the daemon: what `rotaudit run` starts
-FEATURES = ("remediation", "scan", "sync", "dlq", "findings")
+FEATURES = ("remediation", "scan", "sync", "dlq", "findings", "failures")
 IAM_PREFIX = {"events": "events"}  # service name → IAM prefix where they differ (none of ours do today)
 
 # An operation whose IAM action is not just "<prefix>:<Operation>" (AWS documentation for each):
@@ -71,6 +71,7 @@ LEADING_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         "dynamodb:UpdateItem": ("remediation#*", "notify#*"),
         "dynamodb:DeleteItem": ("remediation-due", "notify#*"),
     },
+    "failures": {"dynamodb:DeleteItem": ("failures-open",)},
 }
 
 
@@ -245,6 +246,7 @@ class Deployment:
         return {
             "core": True,
             "dlq": True,  # the stack always configures a DLQ: its monitor runs
+            "failures": True,  # the open-failure state is always kept
             "scan": self.scan_enabled,
             "sync": self.sync,
             "remediation": self.remediation_mode != "off",

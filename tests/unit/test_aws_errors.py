@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from daemon.aws import Aws, translate
+from daemon.aws import Aws, error_kind, translate
 from daemon.errors import PermanentAwsError, TransientAwsError
 
 
@@ -33,6 +33,33 @@ def test_errors_are_classified_by_service_and_code(service: str, code: str, stat
     """Throttles and 5xx are transient; Secrets Manager's LimitExceededException is a quota (AWS-FACTS §3)."""
     error = translate(service, "op", _client_error(code, status))
     assert isinstance(error, TransientAwsError if transient else PermanentAwsError)
+
+
+def _cancelled(*codes: str) -> ClientError:
+    response = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+        "CancellationReasons": [{"Code": code} for code in codes],
+    }
+    return ClientError(response, "TransactWriteItems")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (_client_error("ConditionalCheckFailedException"), "condition"),
+        (_cancelled("None", "ConditionalCheckFailed"), "condition"),
+        (_cancelled("ConditionalCheckFailed", "ValidationError"), "permanent"),
+        (_cancelled("None", "TransactionConflict"), "permanent"),
+        (_cancelled(), "permanent"),
+        (_client_error("AccessDeniedException"), "permanent"),
+        (_client_error("ValidationException"), "permanent"),
+        (_client_error("ThrottlingException"), "transient"),
+    ],
+)
+def test_a_false_condition_is_counted_apart_from_permanent_errors(error: ClientError, kind: str) -> None:
+    """A duplicate or a lost race (condition false) is `condition`, so `permanent` means something is wrong."""
+    assert error_kind(translate("dynamodb", "op", error)) == kind
 
 
 class _OverQuotaSecretsManager:

@@ -11,7 +11,7 @@ import pytest
 from tests.support import ROOT
 
 PACKAGE = ROOT / "daemon"
-FEATURES = frozenset({"remediation", "scan", "sync", "dlq", "findings", "doctor", "evidence"})
+FEATURES = frozenset({"remediation", "scan", "sync", "dlq", "findings", "doctor", "evidence", "failures"})
 TOP = frozenset({"app", "features", "cli", "__main__"})
 MAX_LINES = 400
 

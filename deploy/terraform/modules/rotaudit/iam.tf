@@ -29,10 +29,10 @@ locals {
   managed_secrets_scanned = [for region in local.scan_regions : "arn:${local.partition}:secretsmanager:${region}:${local.account_id}:secret:*"]
 
   # The audit table's partitions that take UpdateItem and DeleteItem (dynamodb:LeadingKeys): the scan's window
-  # leases and daily rollups; remediation's claims, wake-ups and notification markers. Every other partition (events,
-  # scan rows and runs, history, sync records) is only ever put, read or queried.
+  # leases and daily rollups; remediation's claims, wake-ups and notification markers; the open failures (always
+  # kept). Every other partition (events, scan rows and runs, history, sync records) is only ever put, read or queried.
   update_partitions = concat(var.scan_enabled ? ["lease#scan", "rollup#*"] : [], local.remediation_on ? ["remediation#*", "notify#*"] : [])
-  delete_partitions = local.remediation_on ? ["remediation-due", "notify#*"] : []
+  delete_partitions = concat(["failures-open"], local.remediation_on ? ["remediation-due", "notify#*"] : [])
 }
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
@@ -85,10 +85,9 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid = "AuditTable"
     actions = concat(
-      ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:DescribeTable"],
-      var.scan_enabled || local.remediation_on ? ["dynamodb:GetItem"] : [],
-      # A stale remediation wake-up is deleted in a transaction that checks its claim no longer wants it.
-      local.remediation_on ? ["dynamodb:ConditionCheckItem"] : [],
+      # GetItem and ConditionCheckItem: the open failures' state is read, and written in transactions that check
+      # both of a secret's items (also a stale remediation wake-up's delete checks its claim no longer wants it).
+      ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:ConditionCheckItem"],
       var.scan_enabled ? ["dynamodb:BatchWriteItem"] : [],
     )
     resources = [local.table_arn, "${local.table_arn}/index/*"]

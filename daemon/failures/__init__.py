@@ -1,0 +1,1 @@
+"""Open failures: which secrets have a failed rotation not yet recovered, as audit-table state and gauges."""
