@@ -8,6 +8,11 @@ is there, and one transaction writes both, each conditional on the version read 
 change cancels it and it is decided again on a fresh read. So replicas handling a secret's events at once never
 lose one, and a success and a late failure cannot interleave wrongly. The open partition holds only secrets with
 an open failure: listing it costs one Query, whatever the table holds.
+
+Each store remembers the state and versions it last wrote or read for a secret (`_known`, bounded): the next change
+to that secret is tried against them first, in one transaction conditional on those versions, so a rotation that
+Secrets Manager retries (several RotationFailed) costs one call per event rather than a blind attempt and two
+reads. A stale memory only loses the race (another replica wrote since): it is then read afresh, as before.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +32,8 @@ from daemon.table import from_dynamo, to_dynamo, utc_iso
 from daemon.timer import Clock, utc_now
 
 _ATTEMPTS = 5
+_KNOWN = 10_000  # secrets whose last written state a store remembers (about 1 KB each at most)
+UNKNOWN = "?"  # a remembered recovered item's version when the blind path only checked it (never read)
 _RETRYABLE = frozenset({"ConditionalCheckFailed", "TransactionConflict", "None"})
 
 
@@ -96,6 +104,13 @@ class FailureStore:
         self.aws = aws
         self.table = table
         self.clock = clock
+        self._known: OrderedDict[str, Stored] = OrderedDict()
+
+    def _remember(self, stored: Stored) -> None:
+        self._known[stored.state.secret_arn] = stored
+        self._known.move_to_end(stored.state.secret_arn)
+        while len(self._known) > _KNOWN:
+            self._known.popitem(last=False)
 
     async def read(self, secret_arn: str) -> Stored:
         """The secret's state, read consistently, with the items' versions."""
@@ -120,23 +135,41 @@ class FailureStore:
         """Apply `decide` to the secret's state and commit it; the change made, or None when it changed nothing
         (a duplicate, a late failure already recovered). Raises TransientAwsError if concurrent changes keep
         winning, PermanentAwsError on anything AWS refuses."""
-        blind = decide(SecretFailures(secret_arn))
-        at = blind.state.recovered_at or blind.state.first_failed_at
-        if at is not None:
-            try:
-                await self._commit(Stored(SecretFailures(secret_arn)), blind.state, recovered_before=at)
-            except PermanentAwsError as exc:
-                if not _lost_race(exc):
-                    raise
-            else:
-                return blind
+        known = self._known.pop(secret_arn, None)
+        if known is not None:
+            # What this store last wrote or read: conditional on its versions, so stale only means a lost race. A
+            # "no change" on it is not trusted (the table may have moved on): that case is read afresh below.
+            change = decide(known.state)
+            if change.state != known.state:
+                try:
+                    self._remember(await self._commit(known, change.state))
+                except PermanentAwsError as exc:
+                    if not _lost_race(exc):
+                        raise
+                except _Stale:
+                    pass
+                else:
+                    return change
+        else:
+            blind = decide(SecretFailures(secret_arn))
+            at = blind.state.recovered_at or blind.state.first_failed_at
+            if at is not None:
+                try:
+                    written = await self._commit(Stored(SecretFailures(secret_arn)), blind.state, recovered_before=at)
+                except PermanentAwsError as exc:
+                    if not _lost_race(exc):
+                        raise
+                else:
+                    self._remember(written)
+                    return blind
         for attempt in range(1, _ATTEMPTS + 1):
             stored = await self.read(secret_arn)
             change = decide(stored.state)
             if change.state == stored.state:
+                self._remember(stored)
                 return None
             try:
-                await self._commit(stored, change.state)
+                self._remember(await self._commit(stored, change.state))
             except PermanentAwsError as exc:
                 if not _lost_race(exc) or attempt == _ATTEMPTS:
                     raise
@@ -145,28 +178,39 @@ class FailureStore:
             return change
         raise TransientAwsError("dynamodb", "transact_write_items", "TransactionConflict", "kept changing")
 
-    async def _commit(self, stored: Stored, after: SecretFailures, *, recovered_before: str = "") -> None:
+    async def _commit(self, stored: Stored, after: SecretFailures, *, recovered_before: str = "") -> Stored:
         """One transaction: the open item put, deleted or checked; the recovered item put or checked. Each is
-        conditional on the version read or, on the blind path (`recovered_before`), on the assumption made."""
+        conditional on the version read or, on the blind path (`recovered_before`), on the assumption made.
+        Returns the state written with the items' versions after it ("" for the recovered item's when the blind
+        path only checked it: its version was never read)."""
         now = utc_iso(self.clock())
         before = stored.state
         parts: list[dict[str, Any]] = []
         key = {"TableName": self.table, "Key": to_dynamo(open_key(after.secret_arn))}
+        open_version = ""
         if after.is_open:
-            item = to_dynamo(_open_item(after, _new_version(), now))
+            open_version = _new_version()
+            item = to_dynamo(_open_item(after, open_version, now))
             parts.append({"Put": {"TableName": self.table, "Item": item, **_condition(stored.open_version)}})
         elif stored.open_version:
             parts.append({"Delete": {**key, **_condition(stored.open_version)}})
         else:
             parts.append({"ConditionCheck": {**key, **_condition("")}})
         key = {"TableName": self.table, "Key": to_dynamo(recovered_key(after.secret_arn))}
+        if not recovered_before and stored.recovered_version == UNKNOWN:
+            # Remembered from a blind write that only checked the recovered item: hold it to the same kind of
+            # assumption, no success at or after the time this change is about (else: a lost race, read afresh).
+            recovered_before = _about(before, after)
         condition = _recovered_before(recovered_before) if recovered_before else _condition(stored.recovered_version)
+        recovered_version = UNKNOWN if recovered_before else stored.recovered_version
         if after.recovered_at != before.recovered_at:
-            item = to_dynamo(_recovered_item(after, _new_version(), now))
+            recovered_version = _new_version()
+            item = to_dynamo(_recovered_item(after, recovered_version, now))
             parts.append({"Put": {"TableName": self.table, "Item": item, **condition}})
         else:
             parts.append({"ConditionCheck": {**key, **condition}})
         await self.aws.call("dynamodb", "transact_write_items", TransactItems=parts)
+        return Stored(after, open_version, recovered_version)
 
     async def open_failures(self) -> list[dict[str, Any]]:
         """Every open-failure item: one Query of the open partition (paged)."""
@@ -185,6 +229,24 @@ class FailureStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return found
+
+
+def _about(before: SecretFailures, after: SecretFailures) -> str:
+    """The time a change is about: the success it records, else the (earliest) failure it adds, else its newest
+    failure (an escalation marks that one). No success may be at or after it."""
+    if after.recovered_at is not None and after.recovered_at != before.recovered_at:
+        return after.recovered_at
+    added = set(after.failed_at) - set(before.failed_at)
+    if added:
+        return min(added)
+    newest = max((*after.failed_at, *before.failed_at), default="")
+    if not newest:
+        raise _Stale
+    return newest
+
+
+class _Stale(Exception):
+    """A remembered state that cannot be held to an assumption: read afresh instead."""
 
 
 def _lost_race(exc: PermanentAwsError) -> bool:

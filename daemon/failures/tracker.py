@@ -11,6 +11,7 @@ a failure that happened before the first scrape or on a task that died since.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 from daemon.audit import Outcome
@@ -34,6 +35,7 @@ from daemon.timer import Clock, every, utc_now
 FAILURES = frozenset({"RotationFailed", "RotationAbandoned"})
 SUCCEEDED = "RotationSucceeded"
 REFRESH_S = 60.0
+_APPLIED = 10_000  # event ids remembered as applied by this tracker
 
 _Decide = Callable[[SecretFailures], Change]
 
@@ -49,37 +51,54 @@ class FailureTracker:
         self.refresh_s = refresh_s
         self.clock = clock
         self.log = get_logger("failures")
+        self._applied: OrderedDict[str, None] = OrderedDict()  # event ids whose change is in the table
 
     async def on_event(self, event: RotationEvent, outcome: Outcome) -> None:
-        """The hook. Raises TransientAwsError to have the message redelivered; duplicates change nothing."""
-        del outcome  # a redelivery after a crash finishes the change; a repeat decides "no change"
+        """The hook. Raises TransientAwsError to have the message redelivered; duplicates change nothing.
+
+        An event this tracker has already applied (the same event id delivered again to this replica) costs no
+        call: its change is in the table. Any other delivery, a redelivery after a crash included, is decided on
+        the table (a repeat decides "no change")."""
+        del outcome
+        if event.event_id in self._applied:
+            return
         at = utc_iso(event.event_time)
+        name = event.secret_name
         if event.event_name in FAILURES:
-            name = event.secret_name
-            await self._change(event.secret_arn, lambda s: record_failure(s, at, name=name), event.event_name, name)
+            applied = await self._change(
+                event.secret_arn, lambda s: record_failure(s, at, name=name), event.event_name, name
+            )
         elif event.event_name == SUCCEEDED:
-            await self._change(event.secret_arn, lambda s: record_success(s, at), event.event_name, event.secret_name)
+            applied = await self._change(event.secret_arn, lambda s: record_success(s, at), event.event_name, name)
+        else:
+            return
+        if not applied:
+            return
+        self._applied[event.event_id] = None
+        while len(self._applied) > _APPLIED:
+            self._applied.popitem(last=False)
 
     async def needs_human(self, secret_arn: str, secret_name: str, rotation_id: str) -> None:
         """Remediation escalated a failure of the secret (rotation `rotation_id`): mark its open failures."""
         self.log.debug("failures.escalated", secret_name=secret_name, rotation_id=rotation_id)
         await self._change(secret_arn, record_escalation, "needs_human", secret_name)
 
-    async def _change(self, secret_arn: str, decide: _Decide, cause: str, name: str) -> None:
+    async def _change(self, secret_arn: str, decide: _Decide, cause: str, name: str) -> bool:
+        """Whether the change is in the table (made now, or found made)."""
         try:
             change = await self.store.change(secret_arn, decide)
         except PermanentAwsError as exc:
             # Not worth a redelivery: the gauges miss this change, and rotaudit_aws_errors_total{kind="permanent"}
             # (an alert) says why.
             self.log.error("failures.write_failed", error=str(exc), cause=cause, secret_name=name)
-            return
+            return False
         if change is None:
-            return
+            return True
         state = change.state
         if change.closed_since is not None and state.recovered_at is not None:
             self.metrics.recovery_seconds.observe(recovery_seconds(change.closed_since, state.recovered_at))
         if cause == SUCCEEDED and change.closed_since is None:
-            return  # only the secret's newest success moved on: no open failure changed
+            return True  # only the secret's newest success moved on: no open failure changed
         self.log.info(
             "failures.state_changed",
             cause=cause,
@@ -93,6 +112,7 @@ class FailureTracker:
             await self.refresh()  # this replica's gauges at once; the others' on their next refresh
         except AwsError as exc:
             self._refresh_failed(exc)
+        return True
 
     async def refresh(self) -> None:
         """Set the gauges from the open partition."""

@@ -127,6 +127,66 @@ async def test_duplicates_and_repeats_count_the_secret_once(endpoint: str, stack
     assert [t["S"] for t in item["failed_at"]["L"]] == ["2026-03-01T12:00:00.000Z", "2026-03-01T12:05:00.000Z"]
 
 
+def transactions(replica: Replica) -> float:
+    return replica.sample("rotaudit_aws_calls_total", service="dynamodb", operation="transact_write_items")
+
+
+def reads(replica: Replica) -> float:
+    return replica.sample("rotaudit_aws_calls_total", service="dynamodb", operation="get_item")
+
+
+async def test_a_retried_rotations_failures_cost_one_write_each_and_a_redelivery_none(
+    endpoint: str, stack: dict[str, str]
+) -> None:
+    """Secrets Manager's retries of a failed rotation (new event ids) cost one transaction each on the replica that
+    wrote the last one (its remembered versions), no read; the same event delivered again to it costs no call."""
+    secret = arn()
+    first = event("RotationFailed", secret, 0)
+    async with replicas(1, endpoint, stack["table_name"]) as (replica,):
+        await replica.feed(first)
+        before = (transactions(replica), reads(replica))
+        await replica.feed(event("RotationFailed", secret, 5))
+        await replica.feed(event("RotationFailed", secret, 10))
+        assert (transactions(replica), reads(replica)) == (before[0] + 2, before[1])
+        await replica.feed(first)
+        assert (transactions(replica), reads(replica)) == (before[0] + 2, before[1])
+    (item,) = open_items(endpoint, stack["table_name"]).values()
+    assert len(item["failed_at"]["L"]) == 3
+
+
+async def test_a_remembered_state_another_replica_changed_since_is_read_again(
+    endpoint: str, stack: dict[str, str]
+) -> None:
+    """Replica a remembers the failure it opened; b closes it with a success; a's next failure, after the success,
+    loses its versioned write on the stale memory, reads afresh, and leaves exactly that failure open."""
+    secret = arn()
+    async with replicas(2, endpoint, stack["table_name"]) as (a, b):
+        await a.feed(event("RotationFailed", secret, 0))
+        await b.feed(event("RotationSucceeded", secret, 30))
+        assert open_items(endpoint, stack["table_name"]) == {}
+        reads_before = reads(a)
+        await a.feed(event("RotationFailed", secret, 60))
+        assert reads(a) > reads_before  # the stale memory lost its race and was read again
+        assert a.open == 1
+    (item,) = open_items(endpoint, stack["table_name"]).values()
+    assert [t["S"] for t in item["failed_at"]["L"]] == ["2026-03-01T13:00:00.000Z"]
+
+
+async def test_a_late_failure_before_a_success_another_replica_saw_stays_closed(
+    endpoint: str, stack: dict[str, str]
+) -> None:
+    """a opens a failure at 0:10 (remembering it); b records a success at 0:05 (before it: the failure stays open);
+    a late failure at 0:00, older than that success, reaches a: it must not be added, though a's memory predates
+    the success."""
+    secret = arn()
+    async with replicas(2, endpoint, stack["table_name"]) as (a, b):
+        await a.feed(event("RotationFailed", secret, 10))
+        await b.feed(event("RotationSucceeded", secret, 5))
+        await a.feed(event("RotationFailed", secret, 0))
+    (item,) = open_items(endpoint, stack["table_name"]).values()
+    assert [t["S"] for t in item["failed_at"]["L"]] == ["2026-03-01T12:10:00.000Z"]
+
+
 async def test_a_success_closes_the_failure_and_observes_the_time_to_recover(
     endpoint: str, stack: dict[str, str]
 ) -> None:
