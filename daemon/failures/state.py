@@ -62,6 +62,12 @@ class Change:
 
     state: SecretFailures
     closed_since: str | None = None
+    gauges_moved: bool = True  # whether it changed what the gauges show (set by the store, which knows before)
+
+
+def gauges_of(state: SecretFailures) -> tuple[bool, str | None, bool]:
+    """What the gauges read of a secret's state: open, since when, escalated."""
+    return (state.is_open, state.first_failed_at, state.needs_human_at is not None)
 
 
 def _kept(times: set[str]) -> tuple[str, ...]:

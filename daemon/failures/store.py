@@ -18,6 +18,7 @@ reads. A stale memory only loses the race (another replica wrote since): it is t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections import OrderedDict
@@ -27,7 +28,7 @@ from typing import Any
 
 from daemon.aws import Aws
 from daemon.errors import PermanentAwsError, TransientAwsError
-from daemon.failures.state import OPEN_PK, Change, SecretFailures, open_key, recovered_key
+from daemon.failures.state import OPEN_PK, Change, SecretFailures, gauges_of, open_key, recovered_key
 from daemon.table import from_dynamo, to_dynamo, utc_iso
 from daemon.timer import Clock, utc_now
 
@@ -149,7 +150,7 @@ class FailureStore:
                 except _Stale:
                     pass
                 else:
-                    return change
+                    return _moved(known.state, change)
         else:
             blind = decide(SecretFailures(secret_arn))
             at = blind.state.recovered_at or blind.state.first_failed_at
@@ -161,7 +162,7 @@ class FailureStore:
                         raise
                 else:
                     self._remember(written)
-                    return blind
+                    return _moved(SecretFailures(secret_arn), blind)
         for attempt in range(1, _ATTEMPTS + 1):
             stored = await self.read(secret_arn)
             change = decide(stored.state)
@@ -175,7 +176,7 @@ class FailureStore:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
                 continue
-            return change
+            return _moved(stored.state, change)
         raise TransientAwsError("dynamodb", "transact_write_items", "TransactionConflict", "kept changing")
 
     async def _commit(self, stored: Stored, after: SecretFailures, *, recovered_before: str = "") -> Stored:
@@ -229,6 +230,10 @@ class FailureStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return found
+
+
+def _moved(before: SecretFailures, change: Change) -> Change:
+    return dataclasses.replace(change, gauges_moved=gauges_of(before) != gauges_of(change.state))
 
 
 def _about(before: SecretFailures, after: SecretFailures) -> str:

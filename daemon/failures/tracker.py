@@ -52,6 +52,8 @@ class FailureTracker:
         self.clock = clock
         self.log = get_logger("failures")
         self._applied: OrderedDict[str, None] = OrderedDict()  # event ids whose change is in the table
+        self._refreshing = False  # a refresh after a change is running
+        self._again = False  # ... and another change asked for one since it began
 
     async def on_event(self, event: RotationEvent, outcome: Outcome) -> None:
         """The hook. Raises TransientAwsError to have the message redelivered; duplicates change nothing.
@@ -108,11 +110,28 @@ class FailureTracker:
             needs_human=state.needs_human_at is not None,
             closed_since=change.closed_since,
         )
-        try:
-            await self.refresh()  # this replica's gauges at once; the others' on their next refresh
-        except AwsError as exc:
-            self._refresh_failed(exc)
+        if change.gauges_moved:  # not for a retried rotation's next failure: the secret was open already
+            await self._refresh_after_change()  # this replica's gauges at once; the others' on their next refresh
         return True
+
+    async def _refresh_after_change(self) -> None:
+        """Refresh now, or, when a refresh is already running (another message's change), have it run once more
+        after it: its Query may have begun before this change was written. Changes made meanwhile share that one
+        more, so a burst costs a Query per round trip, not per change."""
+        if self._refreshing:
+            self._again = True
+            return
+        self._refreshing = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                try:
+                    await self.refresh()
+                except AwsError as exc:
+                    self._refresh_failed(exc)
+        finally:
+            self._refreshing = False
 
     async def refresh(self) -> None:
         """Set the gauges from the open partition."""
