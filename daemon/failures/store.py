@@ -132,15 +132,22 @@ class FailureStore:
         )
         return from_dynamo(found.get("Item", {}))
 
-    async def change(self, secret_arn: str, decide: Callable[[SecretFailures], Change]) -> Change | None:
+    async def change(
+        self, secret_arn: str, decide: Callable[[SecretFailures], Change], *, monotonic: bool = False
+    ) -> Change | None:
         """Apply `decide` to the secret's state and commit it; the change made, or None when it changed nothing
         (a duplicate, a late failure already recovered). Raises TransientAwsError if concurrent changes keep
         winning, PermanentAwsError on anything AWS refuses."""
         known = self._known.pop(secret_arn, None)
         if known is not None:
-            # What this store last wrote or read: conditional on its versions, so stale only means a lost race. A
-            # "no change" on it is not trusted (the table may have moved on): that case is read afresh below.
+            # What this store last wrote or read: conditional on its versions, so stale only means a lost race. An
+            # escalation's "no change" on it is not trusted (a failure may have opened since): read afresh below.
             change = decide(known.state)
+            if change.state == known.state and monotonic:
+                # An event's decision (`monotonic`) that changes nothing on a remembered state changes nothing on
+                # any later one: a success's time only grows, and no failure at or before it is ever kept.
+                self._remember(known)
+                return None
             if change.state != known.state:
                 try:
                     self._remember(await self._commit(known, change.state))

@@ -88,7 +88,7 @@ class FailureTracker:
     async def _change(self, secret_arn: str, decide: _Decide, cause: str, name: str) -> bool:
         """Whether the change is in the table (made now, or found made)."""
         try:
-            change = await self.store.change(secret_arn, decide)
+            change = await self.store.change(secret_arn, decide, monotonic=cause != "needs_human")
         except PermanentAwsError as exc:
             # Not worth a redelivery: the gauges miss this change, and rotaudit_aws_errors_total{kind="permanent"}
             # (an alert) says why.
