@@ -7,6 +7,7 @@ for redelivery).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -94,12 +95,21 @@ class Processor:
                 writes.append((index, parsed))
 
         if writes:
+            # Follow-ups of one secret's events run in order; different secrets' run at once: each hook's calls
+            # are round trips, and a batch of ten must not wait for ten in a row.
+            by_secret: dict[str, list[tuple[int, RotationEvent, Outcome]]] = {}
             for (index, event), result in zip(writes, await self._record(messages, writes), strict=True):
                 if isinstance(result, AwsError):
                     self.metrics.events_processed.labels(event.event_name, "failed").inc()
                     dispositions[index] = Disposition(Verdict.RETRY, event=event, outcome="write_failed")
                 else:
-                    dispositions[index] = await self._follow_up(event, result)
+                    by_secret.setdefault(event.secret_arn, []).append((index, event, result))
+
+            async def follow_up(group: list[tuple[int, RotationEvent, Outcome]]) -> None:
+                for index, event, outcome in group:
+                    dispositions[index] = await self._follow_up(event, outcome)
+
+            await asyncio.gather(*(follow_up(group) for group in by_secret.values()))
         return [d if d is not None else Disposition(Verdict.RETRY) for d in dispositions]
 
     async def _record_probe(self, probe_id: str, message: Message) -> Disposition:
