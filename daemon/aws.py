@@ -7,10 +7,10 @@ errors, counts it, and turns botocore/aiohttp failures into `TransientAwsError` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -209,6 +209,23 @@ class Aws:
             with attempt:
                 return await self.call_once(service, operation, **params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+class Caller(Protocol):
+    """What `query_pages` needs of `Aws` (a stand-in in tests will do)."""
+
+    async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]: ...
+
+
+async def query_pages(aws: Caller, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every page of a DynamoDB `Query` with `params`, following `LastEvaluatedKey` until there is none."""
+    while True:
+        page = await aws.call("dynamodb", "query", **params)
+        yield page
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+        params = {**params, "ExclusiveStartKey": start}
 
 
 def profile_region(profile: str = "") -> str:

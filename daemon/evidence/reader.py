@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from daemon.aws import query_pages
 from daemon.table import (
     BY_NAME_INDEX,
     BY_PERIOD_INDEX,
@@ -126,27 +127,20 @@ class PeriodReader:
                 "#b = :b AND pk = :p",
                 (f"{ROLLUP_PREFIX}{arn}" if prefix == ROLLUP_PREFIX else secret_pk(arn)),
             )
-        start: dict[str, Any] | None = None
-        while True:
-            page = await self.aws.call(
-                "dynamodb",
-                "query",
-                TableName=self.table,
-                IndexName=BY_PERIOD_INDEX,
-                KeyConditionExpression=condition,
-                ExpressionAttributeNames={"#b": PERIOD_ATTRIBUTE},
-                ExpressionAttributeValues=to_dynamo({":b": bucket, ":p": key}),
-                Limit=self.page_size,
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
+        async for page in query_pages(
+            self.aws,
+            TableName=self.table,
+            IndexName=BY_PERIOD_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#b": PERIOD_ATTRIBUTE},
+            ExpressionAttributeValues=to_dynamo({":b": bucket, ":p": key}),
+            Limit=self.page_size,
+        ):
             self.stats.queries += 1
             for raw in page.get("Items", []):
                 self.stats.items += 1
                 item = from_dynamo(raw)
                 yield str(item["pk"]).split("#", 1)[1], item
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
 
     def _keep(self, group: SecretItems, item: dict[str, Any]) -> None:
         """Add the item to its secret's group if it falls in the period (a rollup: the runs that do)."""

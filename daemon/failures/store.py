@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.aws import Aws
+from daemon.aws import Aws, query_pages
 from daemon.errors import PermanentAwsError, TransientAwsError
 from daemon.failures.state import OPEN_PK, Change, SecretFailures, gauges_of, open_key, recovered_key
 from daemon.table import from_dynamo, to_dynamo, utc_iso
@@ -223,20 +223,14 @@ class FailureStore:
     async def open_failures(self) -> list[dict[str, Any]]:
         """Every open-failure item: one Query of the open partition (paged)."""
         found: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = await self.aws.call(
-                "dynamodb",
-                "query",
-                TableName=self.table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=to_dynamo({":pk": OPEN_PK}),
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
+        async for page in query_pages(
+            self.aws,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_dynamo({":pk": OPEN_PK}),
+        ):
             found.extend(from_dynamo(item) for item in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return found
+        return found
 
 
 def _moved(before: SecretFailures, change: Change) -> Change:

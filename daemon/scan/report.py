@@ -19,6 +19,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
+from daemon.aws import query_pages
 from daemon.errors import TransientAwsError
 from daemon.scan.rules import ScanResult, SecretFacts, Verdict
 from daemon.table import BY_RUN_INDEX, from_dynamo, secret_pk, to_dynamo, utc_iso
@@ -202,22 +203,15 @@ async def run_rows(aws: AwsCaller, table: str, run_id: str, status: str | None =
     if status:
         condition += " AND begins_with(status_name, :status)"
         values[":status"] = {"S": f"{status}#"}
-    start_key: dict[str, Any] | None = None
-    while True:
-        page = await aws.call(
-            "dynamodb",
-            "query",
-            TableName=table,
-            IndexName=BY_RUN_INDEX,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            **({"ExclusiveStartKey": start_key} if start_key else {}),
-        )
+    async for page in query_pages(
+        aws,
+        TableName=table,
+        IndexName=BY_RUN_INDEX,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=values,
+    ):
         for item in page.get("Items", []):
             yield from_dynamo(item)
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key:
-            return
 
 
 AgeKey = tuple[str, str, str]  # (secret name, account, region): the labels of rotaudit_secret_age_seconds

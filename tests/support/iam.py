@@ -2,8 +2,9 @@
 
 The daemon's code is what `daemon.app` imports (directly or not): the CLI, `provision`, `emit` and the DLQ tools
 run with an operator's credentials, not the task role. In that code every `<aws>.call(service, operation, ...)` and
-`<aws>.call_once(...)` is found by walking the syntax tree; an operation passed through a helper's parameter is
-followed to the helper's callers in the same module. Each call belongs to the feature of the package it is in
+`<aws>.call_once(...)` is found by walking the syntax tree, and so is a call of a `daemon.aws` helper that makes one
+fixed call (`query_pages`: a DynamoDB Query); an operation passed through a helper's parameter is followed to the
+helper's callers in the same module. Each call belongs to the feature of the package it is in
 (`daemon/scan/` → scan, ...; anything flat in `daemon/` → core).
 
 Each operation maps to its IAM action by botocore's model (`send_message_batch` → `sqs:SendMessageBatch`), then
@@ -147,6 +148,10 @@ def _transaction_parts(tree: ast.AST) -> frozenset[str]:
     )
 
 
+# Helpers of `daemon.aws` that make one fixed call for their caller: the call is the caller's feature's.
+HELPERS = {"query_pages": ("dynamodb", "query")}
+
+
 def calls_in_source(module: str, source: str) -> list[AwsCall]:
     """Every AWS call site in one module's source (see the module docstring); raises on one it cannot resolve."""
     tree = ast.parse(source)
@@ -155,6 +160,10 @@ def calls_in_source(module: str, source: str) -> list[AwsCall]:
     parts = _transaction_parts(tree)
     found: list[AwsCall] = []
     for node in ast.walk(tree):
+        helper = HELPERS.get(node.func.id) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+        if helper is not None:
+            found.append(AwsCall(module, node.lineno, feature_of(module), *helper, frozenset()))
+            continue
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         if node.func.attr not in ("call", "call_once") or len(node.args) < 2:
